@@ -1,0 +1,4 @@
+# Shim for pip's editable install; all metadata lives in setup.cfg.
+from setuptools import setup
+
+setup()

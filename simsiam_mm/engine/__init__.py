@@ -1,0 +1,3 @@
+from .predictor_lr import FixedLRHook, SimSiamOptimWrapperConstructor
+
+__all__ = ['FixedLRHook', 'SimSiamOptimWrapperConstructor']

@@ -107,7 +107,7 @@ def _offending(path: str, message: str) -> str:
             return ', '.join(names)
     except Exception:  # noqa: BLE001 - best effort for the message only
         pass
-    match = re.search(r'WeightsUnpickler error: (.*)', message)
+    match = re.search(r'WeightsUnpickler error:\s*(.+)', message)
     if match:
         return match.group(1)
     return message.splitlines()[0] if message else 'unknown'

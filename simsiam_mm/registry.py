@@ -9,6 +9,13 @@ scope is ``mmpretrain`` or ``mmdet``. Nothing is ever registered into
 mmpretrain's own registries: it already owns ``SimSiam``, ``SimSiamHook``
 and friends.
 """
+# The parent packages register their types on import; a child registry
+# never triggers its parent's lazy imports, so import them here.
+import mmpretrain.datasets  # noqa: F401
+import mmpretrain.engine  # noqa: F401
+import mmpretrain.evaluation  # noqa: F401
+import mmpretrain.models  # noqa: F401
+import mmpretrain.visualization  # noqa: F401
 from mmengine.registry import Registry
 from mmpretrain import registry as pretrain
 
@@ -16,11 +23,20 @@ SCOPE = 'simsiam_mm'
 
 
 def _child(parent: Registry, *locations: str) -> Registry:
-    return Registry(
+    registry = Registry(
         parent.name,
         parent=parent,
         scope=SCOPE,
         locations=[f'{SCOPE}.{loc}' for loc in locations])
+    # mmengine resolves a scoped name ('simsiam_mm.SimSiam') only through
+    # the direct children of the asking registry or of the root. Our node
+    # is a grandchild of the root (root -> mmpretrain -> simsiam_mm), so it
+    # is also made known to the root: then 'simsiam_mm.X' resolves from an
+    # mmdet (or any other) scope too, while unscoped look-ups still fall
+    # back through mmpretrain to the root.
+    root = parent._get_root_registry()
+    root._children.setdefault(SCOPE, registry)
+    return registry
 
 
 RUNNERS = _child(pretrain.RUNNERS, 'engine')
@@ -43,6 +59,7 @@ MODEL_WRAPPERS = _child(pretrain.MODEL_WRAPPERS, 'models')
 WEIGHT_INITIALIZERS = _child(pretrain.WEIGHT_INITIALIZERS, 'models')
 BATCH_AUGMENTS = _child(pretrain.BATCH_AUGMENTS, 'models')
 TASK_UTILS = _child(pretrain.TASK_UTILS, 'models')
+TOKENIZER = _child(pretrain.TOKENIZER, 'models')
 
 METRICS = _child(pretrain.METRICS, 'evaluation')
 EVALUATORS = _child(pretrain.EVALUATORS, 'evaluation')

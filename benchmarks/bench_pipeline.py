@@ -1,0 +1,261 @@
+"""Two-view SimSiam augmentation throughput, three pipelines side by side.
+
+    python benchmarks/bench_pipeline.py [--n-images 64] [--seconds 3]
+    python benchmarks/bench_pipeline.py --smoke      # a few seconds
+
+Writes its own JPEGs (500 x 375, smooth gradients, shapes and fine noise,
+about 95 KiB each, like an ImageNet photo) to a temporary folder and times,
+in one process on one thread (torch and OpenCV), the same job done by
+
+* ``mmpretrain``: ``LoadImageFromFile`` + ``MultiView`` of the
+  ``view_pipeline`` read from mmpretrain's own
+  ``configs/_base_/datasets/imagenet_bs32_mocov2.py`` (the base of its
+  SimSiam configs) + ``PackInputs``, then the BGR -> RGB flip and
+  normalisation its ``SelfSupDataPreprocessor`` would do, per image;
+* ``official``: the facebookresearch/simsiam recipe in torchvision on PIL
+  images (``pil_loader`` + two calls of the ``Compose``);
+* ``simsiam_mm``: ``SafeLoadImageFromFile`` + ``SimSiamViews(normalize=
+  True)``.
+
+Every pipeline returns two normalised ``float32`` 3 x 224 x 224 RGB views per
+image. ``decode_augment`` starts from the file path, ``augment_only`` from
+the image each pipeline decodes to. The pipelines take turns for
+``--rounds`` rounds and each keeps its best round. Prints one JSON line:
+images/s per pipeline and the ratios of ``simsiam_mm`` to each peer;
+``simsiam_mm_uint8`` is the configs' setting (uint8 views, normalised on the
+device), for reference.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import random
+import sys
+import tempfile
+import time
+import warnings
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+IMAGENET_MEAN_01 = [0.485, 0.456, 0.406]
+IMAGENET_STD_01 = [0.229, 0.224, 0.225]
+
+
+def natural_image(rng: np.random.Generator,
+                  height: int = 375,
+                  width: int = 500) -> np.ndarray:
+    """A photo-like BGR image: gradients, filled discs and fine texture."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        fx, fy = rng.uniform(0.005, 0.03, 2)
+        phase = rng.uniform(0, 2 * np.pi)
+        img[..., c] = 128 + 60 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
+    for _ in range(12):
+        center = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+        cv2.circle(img, center, int(rng.uniform(10, 90)),
+                   rng.uniform(0, 255, 3).tolist(), -1)
+    texture = rng.normal(0, 1, (height, width, 3)).astype(np.float32)
+    texture = cv2.GaussianBlur(texture, (0, 0), 0.8)
+    img += 18 * texture / texture.std()
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_jpegs(folder: str, n: int, quality: int = 92) -> list:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = osp.join(folder, f'{i:04d}.jpg')
+        cv2.imwrite(path, natural_image(rng),
+                    [cv2.IMWRITE_JPEG_QUALITY, quality])
+        paths.append(path)
+    return paths
+
+
+def mmpretrain_pipeline():
+    """(load, views): mmpretrain's MoCo v2 / SimSiam view pipeline."""
+    import mmpretrain
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import TRANSFORMS
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    root = osp.dirname(mmpretrain.__file__)
+    cfg_path = None
+    for sub in ('.mim/configs', 'configs'):
+        candidate = osp.join(root, sub,
+                             '_base_/datasets/imagenet_bs32_mocov2.py')
+        if osp.exists(candidate):
+            cfg_path = candidate
+    if cfg_path is None:
+        raise FileNotFoundError('imagenet_bs32_mocov2.py not found in the '
+                                'installed mmpretrain')
+    cfg = Config.fromfile(cfg_path)
+    pre = cfg.data_preprocessor
+    mean = torch.tensor(pre['mean']).view(3, 1, 1)
+    std = torch.tensor(pre['std']).view(3, 1, 1)
+
+    def build(step):
+        # MultiView builds its steps from the default scope's registry.
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            return TRANSFORMS.build(copy.deepcopy(step))
+
+    load = build(dict(type='LoadImageFromFile'))
+    views = Compose([
+        build(
+            dict(
+                type='MultiView', num_views=2,
+                transforms=[cfg.view_pipeline])),
+        build(dict(type='PackInputs'))
+    ])
+
+    def augment(results):
+        packed = views(dict(results))  # MultiView updates its input
+        # SelfSupDataPreprocessor: BGR -> RGB, float, (x - mean) / std.
+        return [(v[[2, 1, 0]].float() - mean) / std for v in packed['inputs']]
+
+    return (lambda path: load(dict(img_path=path)), augment)
+
+
+class _PILGaussianBlur:
+    """The official ``GaussianBlur``: PIL blur with sigma ~ U[0.1, 2]."""
+
+    def __init__(self, sigma=(0.1, 2.0)):
+        self.sigma = sigma
+
+    def __call__(self, img):
+        from PIL import ImageFilter
+        radius = random.uniform(self.sigma[0], self.sigma[1])
+        return img.filter(ImageFilter.GaussianBlur(radius=radius))
+
+
+def official_pipeline():
+    """(load, views): facebookresearch/simsiam's torchvision recipe."""
+    import torchvision.transforms as T
+    from PIL import Image
+    view = T.Compose([
+        T.RandomResizedCrop(224, scale=(0.2, 1.)),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([_PILGaussianBlur([.1, 2.])], p=0.5),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(mean=IMAGENET_MEAN_01, std=IMAGENET_STD_01)
+    ])
+
+    def load(path):
+        with open(path, 'rb') as f:  # torchvision's pil_loader
+            return Image.open(f).convert('RGB')
+
+    return load, lambda img: [view(img), view(img)]
+
+
+def simsiam_mm_pipeline(normalize=True):
+    """(load, views): this project's loader and two-view transform."""
+    from simsiam_mm.datasets import SafeLoadImageFromFile, SimSiamViews
+    load = SafeLoadImageFromFile()
+    views = SimSiamViews(normalize=normalize)
+    return (lambda path: load(dict(img_path=path)),
+            lambda results: views(dict(results))['img'])
+
+
+def time_round(fn, items, seconds):
+    """Images per CPU second of ``fn`` cycling over ``items``.
+
+    CPU time of this process, not wall time: on one thread that is the
+    throughput per core, and other jobs on a shared machine barely move it.
+    Stops after ``seconds`` of CPU time or four times that of wall time.
+    """
+    done = 0
+    start, wall_start = time.process_time(), time.perf_counter()
+    while True:
+        for item in items:
+            fn(item)
+        done += len(items)
+        elapsed = time.process_time() - start
+        if elapsed >= seconds or \
+                time.perf_counter() - wall_start >= 4 * seconds:
+            return done / elapsed
+
+
+def check_output(name, views):
+    assert len(views) == 2, name
+    for view in views:
+        assert view.shape == (3, 224, 224), (name, view.shape)
+        assert view.dtype in (torch.float32, torch.uint8), (name, view.dtype)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--n-images', type=int, default=32)
+    parser.add_argument(
+        '--seconds',
+        type=float,
+        default=3.,
+        help='time per pipeline per round')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument(
+        '--smoke',
+        action='store_true',
+        help='tiny sizes: finishes in a few seconds')
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.n_images, args.seconds, args.rounds = 2, 0.2, 1
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    # mmcv warns on every pillow-backend colour call of the mmpretrain peer
+    warnings.filterwarnings('ignore', message="Only use 'alpha'")
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+    pipelines = dict(
+        mmpretrain=mmpretrain_pipeline(),
+        official=official_pipeline(),
+        simsiam_mm=simsiam_mm_pipeline(),
+        simsiam_mm_uint8=simsiam_mm_pipeline(normalize=False))
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_jpegs(folder, args.n_images)
+        kib = np.mean([os.path.getsize(p) for p in paths]) / 1024
+        decoded = {
+            name: [load(p) for p in paths]
+            for name, (load, _) in pipelines.items()
+        }
+        for name, (_, views) in pipelines.items():
+            check_output(name, views(decoded[name][0]))
+
+        best = {'decode_augment': {}, 'augment_only': {}}
+        for _ in range(args.rounds):
+            for name, (load, views) in pipelines.items():
+                rate = time_round(lambda p: views(load(p)), paths,
+                                  args.seconds)
+                best['decode_augment'][name] = max(
+                    rate, best['decode_augment'].get(name, 0.))
+                rate = time_round(views, decoded[name], args.seconds)
+                best['augment_only'][name] = max(
+                    rate, best['augment_only'].get(name, 0.))
+
+    report = dict(
+        unit='images per CPU second (2 views each), 1 thread',
+        n_images=args.n_images,
+        image_size=[500, 375],
+        mean_jpeg_kib=round(float(kib), 1))
+    for mode, rates in best.items():
+        report[mode] = {k: round(v, 1) for k, v in rates.items()}
+        report[f'{mode}_ratio'] = {
+            f'vs_{peer}': round(rates['simsiam_mm'] / rates[peer], 2)
+            for peer in ('mmpretrain', 'official')
+        }
+    print(json.dumps(report))
+    return report
+
+
+if __name__ == '__main__':
+    main()

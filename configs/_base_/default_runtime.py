@@ -1,0 +1,48 @@
+# Runtime shared by every simsiam_mm config: scope, hooks, logging,
+# environment. Works unchanged on GPUs, one CPU process and several CPU
+# processes (tools/train.py picks gloo and plain BN on CPU).
+default_scope = 'simsiam_mm'
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),  # ETA in every log line
+    # loss, z_std, z_cos, lr (encoder) and lr_predictor every `interval`
+    # iterations, to the console, work_dir/<time>/<time>.log and
+    # work_dir/<time>/vis_data/scalars.json
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # crash-safe checkpoints: epoch_N.pth every `interval` epochs (the last
+    # `max_keep_ckpts` kept) and latest.pth every `latest_interval`
+    # iterations, so that a killed run loses at most that many iterations
+    checkpoint=dict(
+        type='AtomicCheckpointHook',
+        interval=10,
+        max_keep_ckpts=3,
+        latest_interval=1000),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+
+# Hooks of every run: the predictor's constant lr (a no-op for models
+# without a predictor) and the stop on a non-finite loss. Pretraining configs
+# extend the list with the monitors, e.g.
+#     custom_hooks = _base_.custom_hooks + [dict(type='CollapseMonitorHook')]
+custom_hooks = [dict(type='FixedLRHook'), dict(type='NaNGuardHook')]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # nccl on GPUs; tools/train.py switches to gloo when there is no GPU
+    dist_cfg=dict(backend='nccl'),
+)
+
+log_processor = dict(window_size=10)
+log_level = 'INFO'
+
+# LocalVisBackend writes the metrics JSON of the run; tools/train.py
+# --tensorboard adds TensorboardVisBackend
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+
+load_from = None
+resume = False
+randomness = dict(seed=None, deterministic=False)

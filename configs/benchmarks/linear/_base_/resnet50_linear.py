@@ -1,0 +1,35 @@
+# Linear classifier on a frozen SimSiam ResNet-50 (Sec. 4 and the official
+# main_lincls.py): all stages frozen (frozen_stages=4) with BN in eval mode
+# (norm_eval=True), global average pooling of pool5 features, one fc layer
+# initialised N(0, 0.01) with zero bias. The backbone comes from the
+# pretraining checkpoint named by the config variable `checkpoint` (the
+# top-level config sets it; LinearEvalHook loads it and checks it).
+checkpoint = None
+
+# ImageClassifier, LARS, Accuracy, ... are mmpretrain's (the simsiam_mm
+# scope's parent); a lookup through our child registries does not trigger
+# mmpretrain's lazy imports, so import them here for any launcher.
+custom_imports = dict(
+    imports=[
+        'simsiam_mm', 'mmpretrain.datasets', 'mmpretrain.engine',
+        'mmpretrain.evaluation', 'mmpretrain.models'
+    ],
+    allow_failed_imports=False)
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        frozen_stages=4,
+        norm_eval=True,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone.')),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=1000,
+        in_channels=2048,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        topk=(1, 5),
+        init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))

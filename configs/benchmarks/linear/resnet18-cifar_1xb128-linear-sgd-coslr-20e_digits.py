@@ -1,0 +1,47 @@
+# Linear evaluation of the CPU demo (configs/simsiam_r18-cifar_1xb64_
+# digits-demo.py) on the UCI digits of tools/prepare_demo_data.py: frozen
+# CIFAR ResNet-18 with BN in eval mode, fc N(0, 0.01), SGD momentum 0.9,
+# weight decay 0, cosine; train RandomResizedCrop 32 + flip, test the plain
+# 32 px images. A couple of minutes on 2 CPU cores.
+#
+#   python tools/train.py configs/benchmarks/linear/<this file> \
+#       --cfg-options checkpoint=work_dirs/<demo run>/epoch_10.pth
+_base_ = [
+    '_base_/resnet18-cifar_linear.py',
+    '../../_base_/datasets/digits_linear.py',
+    '../../_base_/default_runtime.py',
+]
+
+checkpoint = 'work_dirs/simsiam_r18-cifar_1xb64_digits-demo/epoch_10.pth'
+model = dict(
+    data_preprocessor=_base_.data_preprocessor,
+    backbone=dict(init_cfg=dict(checkpoint=checkpoint)))
+
+batch_size = 128
+lr = 1.0
+max_epochs = 20
+
+train_dataloader = dict(batch_size=batch_size)
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=lr, momentum=0.9, weight_decay=0.))
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs)
+]
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=batch_size)
+
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+custom_hooks = [dict(type='LinearEvalHook'), dict(type='NaNGuardHook')]
+randomness = dict(seed=0)

@@ -1,0 +1,85 @@
+"""Test (evaluate) a checkpoint with an mmengine config that has a test
+dataloader and evaluator: a linear-evaluation or detection config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--trust-checkpoint PATH ...]
+
+Pretraining configs have no test set: score a pretrained backbone with the
+kNN or linear benchmarks instead.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
+from simsiam_mm import checkpoint as safe_checkpoint
+from simsiam_mm.engine import runtime
+from simsiam_mm.engine.config_check import ConfigError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Evaluate a checkpoint with an mmengine config.')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='folder for the logs (default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. test_dataloader.batch_size=16')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none')
+    parser.add_argument(
+        '--trust-checkpoint',
+        nargs='+',
+        action='extend',
+        default=[],
+        metavar='PATH',
+        help='load these legacy checkpoints with full unpickling')
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        cfg = runtime.load_config(args.config, args.cfg_options)
+        missing = [
+            k for k in ('test_dataloader', 'test_cfg', 'test_evaluator')
+            if not cfg.get(k)
+        ]
+        if missing:
+            sys.exit(f'{args.config} has no {", ".join(missing)}: '
+                     'tools/test.py evaluates linear-evaluation and detection '
+                     'configs. Score a pretraining checkpoint with the kNN or '
+                     'linear benchmarks.')
+        cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+            'work_dirs',
+            osp.splitext(osp.basename(args.config))[0])
+        cfg.launcher = args.launcher
+        cfg.load_from = args.checkpoint
+        trusted = list(cfg.get('trusted_checkpoints') or [])
+        safe_checkpoint.trust(trusted + args.trust_checkpoint)
+        runtime.run(cfg, 'test')
+    except ConfigError as err:
+        sys.exit(f'config error in {args.config}: {err}')
+
+
+if __name__ == '__main__':
+    main()

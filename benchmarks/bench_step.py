@@ -17,7 +17,7 @@ momentum and weight decay. The model is ResNet-50 with the paper's heads
   ``fc`` is replaced by the projector, the design of the authors'
   repository; the heads are written out below.
 
-Every arm reads the same synthetic in-memory batches through a
+Every arm reads the same synthetic batches, ready on the device, through a
 ``DataLoader`` (no workers), runs in its own subprocess with the same
 number of threads, and arms are interleaved over rounds (the order rotates
 each round). The time of an iteration is the interval between successive
@@ -25,15 +25,23 @@ starts of iterations (a ``Runner`` hook of the highest priority, or the top
 of the bare loop), so the runner's own work (hooks, logging, the lr
 schedule, loss parsing) is inside it. Warm-up iterations are dropped.
 
-Speed options run as extra arms after the main three (``--options``), for
-``simsiam_mm`` and for the bare loop: ``channels_last``, ``bf16`` (autocast
-of forward and loss; in the Runner the optim wrapper that ``tools/train.py
---amp`` picks, ``CPUAmpOptimWrapper`` on CPUs) and ``compile``
-(``torch.compile``: the Runner's ``compile`` config key, which compiles
-``train_step``; ``torch.compile(model)`` in the bare loop) and ``fused``
-(``SGD(fused=True)``: one fused kernel for the whole update instead of a
-loop over the parameters, on CPUs as on GPUs). Join options
-with ``+``: ``--options channels_last bf16+channels_last compile``.
+Speed options are extra arms, interleaved with the others: ``--options
+bf16+channels_last fused`` adds ``simsiam_mm:<opts>`` and ``torch:<opts>``
+(``--option-arms``), or name arms directly (``--arms simsiam_mm
+simsiam_mm:fused``). Join options with ``+``:
+
+* ``channels_last``: channels-last memory format of the backbone
+  (``SimSiam(channels_last=True)``).
+* ``bf16``: bfloat16 autocast of forward and loss; in the Runner the optim
+  wrapper ``tools/train.py --amp`` picks (``CPUAmpOptimWrapper`` on CPUs).
+* ``fused``: ``SGD(fused=True)``, one fused update of all parameters
+  instead of a Python loop over them (CPU and GPU).
+* ``compile``: ``torch.compile`` through the Runner's ``compile`` config
+  key, which compiles the whole ``train_step``, optimizer step included.
+* ``compile_modules``: ``nn.Module.compile()`` of the backbone, projector
+  and predictor, i.e. forward and backward only.
+
+In the bare loop both compile options mean ``torch.compile(model)``.
 
 Prints one JSON line: per-arm median seconds per step, spread, pairs/s and
 the ratios. Examples::
@@ -63,7 +71,7 @@ from torch import nn
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAIN_ARMS = ('simsiam_mm', 'mmpretrain', 'torch')
-OPTIONS = ('channels_last', 'bf16', 'compile', 'fused')
+OPTIONS = ('channels_last', 'bf16', 'compile', 'compile_modules', 'fused')
 MMPRETRAIN_CFG = 'simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py'
 LR = 0.05  # the paper's base lr; x batch / 256 as auto_scale_lr would
 MOMENTUM = 0.9
@@ -91,59 +99,61 @@ def parse_arm(arm: str) -> Tuple[str, List[str]]:
 # --------------------------------------------------------------------------
 # Data: the same synthetic two-view batches for every arm.
 # --------------------------------------------------------------------------
-class SyntheticPairs(torch.utils.data.Dataset):
-    """``length`` two-view samples drawn from a small fixed pool.
+class SyntheticBatches(torch.utils.data.Dataset):
+    """``length`` ready two-view batches, cycled from a pool of two.
 
-    Each item is ``dict(inputs=[view1, view2], data_samples=...)`` as
-    mmpretrain's ``PackInputs`` after ``MultiView`` would give, with views
-    already normalised (3 x size x size, float32).
+    Each item is a whole batch as the collate function of a real loader
+    would hand it over, ``dict(inputs=[view1, view2], data_samples=[...])``
+    with ``batch x 3 x size x size`` float32 views, already on the training
+    device: the step is timed without data loading, collation or
+    host-to-device copies (the end-to-end benchmark has those).
 
     Args:
-        length (int): Number of samples.
+        length (int): Number of batches.
+        batch (int): Images per view.
         size (int): Side of a view in pixels.
-        with_data_samples (bool): Add an mmpretrain ``DataSample`` (the
-            Runner arms need one). Defaults to True.
-        pool (int): Number of distinct pairs. Defaults to 4.
+        device (str): Where the views live.
+        with_data_samples (bool): Add mmpretrain ``DataSample`` objects
+            (the Runner arms' preprocessors expect them). Defaults to True.
     """
 
     def __init__(self,
                  length: int,
+                 batch: int,
                  size: int,
-                 with_data_samples: bool = True,
-                 pool: int = 4) -> None:
+                 device: str,
+                 with_data_samples: bool = True) -> None:
         gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(pool, 2, 3, size, size, generator=gen)
+        self.pool = []
+        for _ in range(2):
+            views = torch.randn(2, batch, 3, size, size, generator=gen)
+            item = dict(inputs=list(views.to(device).unbind(0)))
+            if with_data_samples:
+                from mmpretrain.structures import DataSample
+                item['data_samples'] = [DataSample() for _ in range(batch)]
+            self.pool.append(item)
         self.length = length
-        self.with_data_samples = with_data_samples
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, idx: int) -> dict:
-        pair = self.views[idx % len(self.views)]
-        item = dict(inputs=[pair[0], pair[1]])
-        if self.with_data_samples:
-            from mmpretrain.structures import DataSample
-            item['data_samples'] = DataSample()
-        return item
+        item = self.pool[idx % len(self.pool)]
+        return dict(item, inputs=list(item['inputs']))
+
+
+def _as_is(batch: dict) -> dict:
+    return batch
 
 
 def build_loader(args: argparse.Namespace,
                  runner_arm: bool) -> torch.utils.data.DataLoader:
     """The batches of one worker: warm-up + measured + 1 iterations."""
     iters = args.warmup + args.iters + 1
-    dataset = SyntheticPairs(iters * args.batch, args.size, runner_arm)
-    if runner_arm:
-        from mmengine.dataset import default_collate
-    else:
-        from torch.utils.data import default_collate
+    dataset = SyntheticBatches(iters, args.batch, args.size, args.device,
+                               runner_arm)
     return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=args.batch,
-        shuffle=False,
-        num_workers=0,
-        drop_last=True,
-        collate_fn=default_collate)
+        dataset, batch_size=None, shuffle=False, collate_fn=_as_is)
 
 
 # --------------------------------------------------------------------------
@@ -222,7 +232,8 @@ def run_torch(args: argparse.Namespace, options: Sequence[str]) -> dict:
                                 momentum=MOMENTUM,
                                 weight_decay=WEIGHT_DECAY,
                                 fused='fused' in options or None)
-    step_fn = torch.compile(model) if 'compile' in options else model
+    compiled = {'compile', 'compile_modules'} & set(options)
+    step_fn = torch.compile(model) if compiled else model
     loader = build_loader(args, runner_arm=False)
     total = len(loader)
     starts = []
@@ -343,6 +354,12 @@ def run_runner(args: argparse.Namespace, base: str,
 
     class IterStarts(Hook):
         priority = 'HIGHEST'  # first in the iteration (FixedLRHook ties)
+
+        def before_train(self, runner):
+            if 'compile_modules' in options:  # the forward only
+                model = runner.model
+                for name in ('backbone', 'neck', 'head'):
+                    getattr(model, name).compile()
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
             starts.append(_now())

@@ -139,8 +139,7 @@ def arm_cfg(args: argparse.Namespace, arm: str, workers: int) -> dict:
             mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
             dist_cfg=dict(backend='gloo')),
         randomness=dict(seed=0),
-        log_level='WARNING',
-        compile=dict(backend='inductor') if args.compile else None)
+        log_level='WARNING')
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -156,6 +155,9 @@ def worker(args: argparse.Namespace) -> None:
     work_dir = tempfile.mkdtemp(prefix='bench_train_')
     try:
         runner = Runner.from_cfg(Config(dict(cfg, work_dir=work_dir)))
+        if args.compile:  # forward + backward; see bench_step's options
+            for name in ('backbone', 'neck', 'head'):
+                getattr(runner.model, name).compile()
         runner.train()
         hub = runner.message_hub
         times = hub.get_scalar('train/time').data[0].tolist()
@@ -210,6 +212,18 @@ def summarize(run: dict, batch: int) -> dict:
         final_loss=round(run['loss'], 4))
 
 
+def median_round(results: list) -> dict:
+    """The round with the median throughput (an error if all failed)."""
+    good = sorted((r for r in results if 'error' not in r),
+                  key=lambda r: r['pairs_per_s'])
+    if not good:
+        return results[0]
+    out = dict(good[(len(good) - 1) // 2])
+    if len(results) > 1:
+        out['rounds_pairs_per_s'] = [r.get('pairs_per_s') for r in results]
+    return out
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -223,6 +237,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--threads', type=int, default=1, help='torch threads, main process')
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='runs per (arm, workers); the median round counts')
+    parser.add_argument(
         '--arms', nargs='+', default=['simsiam_mm', 'mmpretrain'])
     parser.add_argument('--n-images', type=int, default=96)
     parser.add_argument(
@@ -235,7 +254,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='fixed side the loader resizes to for simsiam_mm_device')
     parser.add_argument('--bf16', action='store_true')
     parser.add_argument('--channels-last', action='store_true')
-    parser.add_argument('--compile', action='store_true')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='nn.Module.compile() of backbone, neck and head')
     parser.add_argument(
         '--device',
         choices=['auto', 'cpu', 'cuda'],
@@ -269,15 +291,29 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         tmp = tempfile.mkdtemp(prefix='bench_train_jpegs_')
         write_jpegs(tmp, args.n_images)
         args.data_root = tmp
-    runs: Dict[str, Dict[int, dict]] = {arm: {} for arm in args.arms}
+    rounds: Dict[str, Dict[int, list]] = {
+        arm: {
+            w: []
+            for w in args.workers
+        }
+        for arm in args.arms
+    }
     try:
-        for workers in args.workers:
-            for arm in args.arms:
-                runs[arm][workers] = summarize(
-                    run_one(args, arm, workers), args.batch)
+        for _ in range(args.rounds):
+            for workers in args.workers:
+                for arm in args.arms:
+                    rounds[arm][workers].append(
+                        summarize(run_one(args, arm, workers), args.batch))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    runs = {
+        arm: {
+            w: median_round(r)
+            for w, r in by_workers.items()
+        }
+        for arm, by_workers in rounds.items()
+    }
     arms = {}
     for arm, by_workers in runs.items():
         good = {w: r for w, r in by_workers.items() if 'error' not in r}
@@ -310,6 +346,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             warmup=args.warmup,
             threads=args.threads,
             workers=args.workers,
+            rounds=args.rounds,
             n_images=args.n_images,
             device=args.device,
             bf16=args.bf16,

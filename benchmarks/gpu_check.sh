@@ -12,11 +12,13 @@
 # 2. benchmarks/bench_step.py on synthetic data, ResNet-50 at SIZE px, BATCH
 #    images per view: simsiam_mm, mmpretrain and bare PyTorch in fp32, then
 #    simsiam_mm and PyTorch with bf16 autocast + channels_last, and
-#    simsiam_mm with bf16 + channels_last + torch.compile (mmengine's
-#    `compile` key). MFU = pairs/s x 49.3 GFLOP x (SIZE/224)^2 / PEAK_TFLOPS.
+#    simsiam_mm with bf16 + channels_last + fused SGD + compiled modules
+#    (COMPILE=1; mmengine's `compile` key recompiles train_step whenever the
+#    lr changes, see benchmarks/README.md). MFU = pairs/s x 49.3 GFLOP x
+#    (SIZE/224)^2 / PEAK_TFLOPS.
 # 3. benchmarks/bench_train.py: STEPS steps on generated JPEGs through the
 #    real loader, views drawn on the GPU by SimSiamDeviceAugPreprocessor,
-#    bf16 + channels_last.
+#    bf16 + channels_last (fp32 + channels_last if bf16 fails).
 # Results: benchmarks/results/gpu_check_<gpu>_<time>.json (and $OUT/ when
 # set); the run's logs next to it.
 set -uo pipefail
@@ -100,10 +102,10 @@ PY
 
 # ---- 2. training step on synthetic data -----------------------------------
 ARMS=(simsiam_mm mmpretrain torch simsiam_mm:bf16+channels_last
-      torch:bf16+channels_last)
+      torch:bf16+channels_last simsiam_mm:bf16+channels_last+fused)
 # compile on the Runner path only: compiling the bare loop too would double
 # the compile time
-[ "$COMPILE" = 1 ] && ARMS+=(simsiam_mm:bf16+channels_last+compile)
+[ "$COMPILE" = 1 ] && ARMS+=(simsiam_mm:bf16+channels_last+fused+compile_modules)
 STEP_JSON="$RESULTS/.step_$STAMP.json"
 log "bench_step: ${ARMS[*]}"
 "$PY" benchmarks/bench_step.py --device "$DEVICE" --size "$SIZE" \
@@ -114,12 +116,21 @@ log "bench_step: ${ARMS[*]}"
 
 # ---- 3. 100 steps on JPEGs, views drawn on the GPU -------------------------
 TRAIN_JSON="$RESULTS/.train_$STAMP.json"
-log "bench_train: $STEPS steps, device-side augmentation, $WORKERS workers"
-"$PY" benchmarks/bench_train.py --device "$DEVICE" --arms simsiam_mm_device \
-  --size "$SIZE" --batch "$BATCH" --depth "$DEPTH" --iters "$STEPS" \
-  --warmup "$WARMUP" --workers "$WORKERS" --threads "$THREADS" \
-  --n-images "$N_IMAGES" --bf16 --channels-last --run-timeout "$ARM_TIMEOUT" \
-  --out "$TRAIN_JSON" 2>>"$LOG" | tail -1
+run_train() {  # extra flags: the precision
+  log "bench_train: $STEPS steps, device-side augmentation, $WORKERS workers $*"
+  "$PY" benchmarks/bench_train.py --device "$DEVICE" --arms simsiam_mm_device \
+    --size "$SIZE" --batch "$BATCH" --depth "$DEPTH" --iters "$STEPS" \
+    --warmup "$WARMUP" --workers "$WORKERS" --threads "$THREADS" \
+    --n-images "$N_IMAGES" --channels-last --run-timeout "$ARM_TIMEOUT" \
+    --out "$TRAIN_JSON" "$@" 2>>"$LOG" | tail -1
+}
+run_train --bf16
+# a failed bf16 run (e.g. the augmentation under autocast) is kept in the
+# log and the steps are rerun in fp32, so that the budget is not lost
+if "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if any("error" in a for a in r["arms"].values()) else 1)' "$TRAIN_JSON" 2>/dev/null; then
+  log "bf16 run failed: $(cat "$TRAIN_JSON"); rerunning in fp32"
+  run_train
+fi
 
 # ---- results --------------------------------------------------------------
 "$PY" - "$STEP_JSON" "$TRAIN_JSON" "$RESULTS" "$STAMP" "$PEAK_TFLOPS" \

@@ -15,13 +15,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def run_bench(script: str, *args: str, timeout: int = 300) -> dict:
-    proc = subprocess.run(
-        [sys.executable,
-         osp.join(ROOT, 'benchmarks', script), '--smoke', *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'benchmarks', script), '--smoke', *args
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=ROOT,
+                          timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -34,8 +35,8 @@ def test_bench_step_smoke():
     for name, arm in report['arms'].items():
         assert 'error' not in arm, (name, arm)
         assert arm['median_s'] > 0 and arm['cpu_median_s'] > 0
-        assert arm['pairs_per_s'] == pytest.approx(2 / arm['median_s'],
-                                                   rel=1e-2)
+        assert arm['pairs_per_s'] == pytest.approx(
+            2 / arm['median_s'], rel=1e-2)
         assert arm['threads'] == 1
     ratios = report['ratios']
     arms = report['arms']
@@ -43,8 +44,7 @@ def test_bench_step_smoke():
         arms['mmpretrain']['median_s'] / arms['simsiam_mm']['median_s'],
         rel=1e-3)
     assert ratios['time_vs_torch'] == pytest.approx(
-        arms['simsiam_mm']['median_s'] / arms['torch']['median_s'],
-        rel=1e-3)
+        arms['simsiam_mm']['median_s'] / arms['torch']['median_s'], rel=1e-3)
     assert set(ratios['targets']) == {
         'speedup_vs_mmpretrain_ge_1', 'time_vs_torch_le_1_03'
     }

@@ -25,7 +25,7 @@ from simsiam_mm.models import SimSiam
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'linear',
-                  'resnet18-cifar_1xb128-linear-sgd-coslr-20e_digits.py')
+                  'resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
 WIDTH = dict(stem_channels=16, base_channels=16)  # pooled feature: 128
 register_all_modules(init_default_scope=False)  # mmpretrain's types
 _RUN = itertools.count()

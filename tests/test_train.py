@@ -399,7 +399,7 @@ class _PoisonHook(Hook):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    data = write_images(tmp_path / 'digits', 16)
+    data = write_images(tmp_path / 'digits', 12)
     work = tmp_path / 'wd'
     cfg = in_process_cfg(
         DEMO,
@@ -418,7 +418,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(FloatingPointError) as err:
         runner.train()
     message = str(err.value)
-    assert 'Non-finite loss at iteration 3 (epoch 1, batch 3/4)' in message
+    assert 'Non-finite loss at iteration 3 (epoch 1, batch 3/3)' in message
     assert str(work / 'latest.pth') in message
     ckpt = torch.load(work / 'latest.pth', weights_only=False)
     assert ckpt['meta']['iter'] == 2
@@ -427,6 +427,48 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         if v.is_floating_point())
     assert (work / 'last_checkpoint').read_text() == str(work / 'latest.pth')
     assert not (work / 'epoch_1.pth').exists()
+
+
+def test_cpu_processes_get_bn_for_syncbn_and_ddp_without_device_ids(capsys):
+    """PortableRunner.wrap_model in a (1-process) gloo group."""
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from torch import distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{free_port()}',
+        rank=0,
+        world_size=1)
+    try:
+        runner = runtime.PortableRunner.__new__(runtime.PortableRunner)
+        runner._distributed = True
+        runner.cfg = Config(dict(train_dataloader=dict(batch_size=32)))
+        runner.logger = MMLogger.get_instance(f'test_{uuid.uuid4().hex}')
+        model = nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4), nn.Flatten(),
+            nn.Linear(4 * 6 * 6, 2), nn.SyncBatchNorm(2))
+        model[1].running_mean.fill_(0.5)
+        wrapped = runtime.PortableRunner.wrap_model(runner, None, model)
+        assert isinstance(wrapped, DistributedDataParallel)
+        assert wrapped.device_ids is None
+        logged = capsys.readouterr()
+        assert 'every SyncBN layer is replaced by BN' in \
+            logged.out + logged.err
+        assert 'per-process batch 32' in logged.out + logged.err
+        norms = [
+            type(m).__name__ for m in wrapped.module.modules()
+            if 'Norm' in type(m).__name__
+        ]
+        assert norms == ['_BatchNormXd', '_BatchNormXd']
+        assert wrapped.module[1].running_mean.eq(0.5).all()  # kept
+        out = wrapped(torch.randn(4, 3, 8, 8))  # SyncBN would raise on CPU
+        out.sum().backward()
+        assert wrapped.module[0].weight.grad is not None
+    finally:
+        dist.destroy_process_group()
 
 
 # --- config errors ---------------------------------------------------------

@@ -154,7 +154,8 @@ def plot_run(path: str,
             ax_all.set_title(f'{name}: not logged')
             ax_all.axis('off')
         plt.close(fig)
-    fig_all.suptitle(osp.relpath(scalars))
+    run = osp.dirname(osp.dirname(scalars))  # WORK_DIR/<timestamp>
+    fig_all.suptitle(f'{osp.basename(osp.dirname(run))} / {osp.basename(run)}')
     fig_all.tight_layout()
     written['curves'] = osp.join(out_dir, 'curves.png')
     fig_all.savefig(written['curves'], dpi=100)

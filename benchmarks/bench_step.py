@@ -6,10 +6,11 @@ each view alone), the symmetric loss, backward, and an SGD step with
 momentum and weight decay. The model is ResNet-50 with the paper's heads
 (projector 2048-2048-2048, predictor 2048-512-2048), fp32, in three arms:
 
-* ``simsiam_mm``: this package's ``SimSiam`` built from
-  ``configs/_base_/models/simsiam_r50.py`` (SyncBN -> BN), trained by an
-  mmengine ``Runner`` with ``SimSiamOptimWrapperConstructor`` and
-  ``FixedLRHook``, as the pretraining configs do.
+* ``simsiam_mm``: this package's ``SimSiam`` from
+  ``configs/simsiam_r50_8xb32.py`` (model ``_base_/models/simsiam_r50.py``,
+  SyncBN -> BN), trained by an mmengine ``Runner`` with that config's
+  optim wrapper (``SimSiamOptimWrapperConstructor``) and custom hooks
+  (``FixedLRHook``, ``NaNGuardHook``).
 * ``mmpretrain``: mmpretrain's ``SimSiam`` from its own config
   ``simsiam_resnet50_8xb32-coslr-100e_in1k.py`` (SyncBN -> BN), its
   ``paramwise_cfg`` and ``SimSiamHook``, through a ``Runner``.
@@ -18,12 +19,20 @@ momentum and weight decay. The model is ResNet-50 with the paper's heads
   repository; the heads are written out below.
 
 Every arm reads the same synthetic batches, ready on the device, through a
-``DataLoader`` (no workers), runs in its own subprocess with the same
-number of threads, and arms are interleaved over rounds (the order rotates
-each round). The time of an iteration is the interval between successive
-starts of iterations (a ``Runner`` hook of the highest priority, or the top
-of the bare loop), so the runner's own work (hooks, logging, the lr
-schedule, loss parsing) is inside it. Warm-up iterations are dropped.
+``DataLoader`` (no workers) and runs in its own subprocess with the same
+number of threads. The time of an iteration is the interval between
+successive starts of iterations (a ``Runner`` hook of the highest priority,
+or the top of the bare loop), so the runner's own work (hooks, logging, the
+lr schedule, loss parsing) is inside it; warm-up iterations are dropped.
+Reported: the median over rounds of the per-round medians, in wall and in
+CPU seconds. Two schedules interleave the arms:
+
+* ``lockstep`` (default on CPUs): all arm processes are started and built,
+  then take turns of ``iters / rounds`` steps each, the order rotating
+  every round; a process waits, unclocked, while the others run. Load from
+  other jobs on a shared machine then falls on every arm alike.
+* ``process`` (default on GPUs, one model in memory at a time): a fresh
+  process per arm and round runs to completion, arms in rotating order.
 
 Speed options are extra arms, interleaved with the others: ``--options
 bf16+channels_last fused`` adds ``simsiam_mm:<opts>`` and ``torch:<opts>``
@@ -47,9 +56,9 @@ Prints one JSON line: per-arm median seconds per step, spread, pairs/s and
 the ratios. Examples::
 
     python benchmarks/bench_step.py                   # 112 px, batch 8
-    python benchmarks/bench_step.py --size 224 --batch 32 --rounds 5
-    python benchmarks/bench_step.py --options channels_last bf16 compile
-    python benchmarks/bench_step.py --smoke           # tiny, < 30 s
+    python benchmarks/bench_step.py --size 224 --batch 32
+    python benchmarks/bench_step.py --options bf16+channels_last fused
+    python benchmarks/bench_step.py --smoke           # tiny
 """
 import argparse
 import json
@@ -57,12 +66,14 @@ import math
 import os
 import os.path as osp
 import platform
+import queue
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -73,6 +84,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAIN_ARMS = ('simsiam_mm', 'mmpretrain', 'torch')
 OPTIONS = ('channels_last', 'bf16', 'compile', 'compile_modules', 'fused')
 MMPRETRAIN_CFG = 'simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py'
+SIMSIAM_MM_CFG = 'configs/simsiam_r50_8xb32.py'
 LR = 0.05  # the paper's base lr; x batch / 256 as auto_scale_lr would
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
@@ -142,8 +154,10 @@ class SyntheticBatches(torch.utils.data.Dataset):
         return dict(item, inputs=list(item['inputs']))
 
 
-def _as_is(batch: dict) -> dict:
-    return batch
+def _only(items: List[dict]) -> dict:
+    """Collate a "batch" of one ready batch (mmengine wants a batch
+    sampler, so ``batch_size=None`` is not an option)."""
+    return items[0]
 
 
 def build_loader(args: argparse.Namespace,
@@ -153,7 +167,7 @@ def build_loader(args: argparse.Namespace,
     dataset = SyntheticBatches(iters, args.batch, args.size, args.device,
                                runner_arm)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=None, shuffle=False, collate_fn=_as_is)
+        dataset, batch_size=1, shuffle=False, collate_fn=_only)
 
 
 # --------------------------------------------------------------------------
@@ -218,8 +232,47 @@ def _now() -> Tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def run_torch(args: argparse.Namespace, options: Sequence[str]) -> dict:
-    """The bare loop; returns the start time of every iteration."""
+WAIT = '@@bench_step wait'
+RESULT = '@@bench_step result '
+
+
+class StepClock:
+    """Durations of iterations, from the start of one to the start of the
+    next, as (wall, CPU) seconds.
+
+    In lock-step mode the clock pauses at the start of an iteration until
+    the driver grants more steps (it prints :data:`WAIT` and reads the
+    number from stdin); the pause is not counted.
+
+    Args:
+        lockstep (bool): Pause for the driver.
+    """
+
+    def __init__(self, lockstep: bool) -> None:
+        self.lockstep = lockstep
+        self.granted = 0
+        self.last: Optional[Tuple[float, float]] = None
+        self.steps: List[Tuple[float, float]] = []
+
+    def tick(self) -> None:
+        """Call at the start of every iteration."""
+        now = _now()
+        if self.last is not None:
+            self.steps.append((now[0] - self.last[0], now[1] - self.last[1]))
+        if self.lockstep and self.granted <= 0:
+            print(WAIT, flush=True)
+            line = sys.stdin.readline()
+            if not line:
+                raise SystemExit('bench_step: the driver went away')
+            self.granted = int(line)
+            now = _now()
+        self.granted -= 1
+        self.last = now
+
+
+def run_torch(args: argparse.Namespace, options: Sequence[str],
+              clock: StepClock) -> float:
+    """The bare loop; returns the last loss."""
     device = torch.device(args.device)
     model = PaperSimSiam(channels_last='channels_last' in options)
     model.to(device).train()
@@ -236,9 +289,8 @@ def run_torch(args: argparse.Namespace, options: Sequence[str]) -> dict:
     step_fn = torch.compile(model) if compiled else model
     loader = build_loader(args, runner_arm=False)
     total = len(loader)
-    starts = []
     for it, batch in enumerate(loader):
-        starts.append(_now())
+        clock.tick()
         for group in optimizer.param_groups:  # cosine, predictor fixed
             if not group.get('fixed_lr'):
                 group['lr'] = lr * 0.5 * (1 + math.cos(math.pi * it / total))
@@ -250,7 +302,7 @@ def run_torch(args: argparse.Namespace, options: Sequence[str]) -> dict:
         loss.backward()
         optimizer.step()
         last_loss = loss.item()  # logged every iteration, as Runners do
-    return dict(starts=starts, loss=last_loss)
+    return last_loss
 
 
 # --------------------------------------------------------------------------
@@ -267,25 +319,27 @@ def _bn(cfg, norm: dict):
     return cfg
 
 
-def simsiam_mm_cfg(options: Sequence[str]) -> dict:
-    """Model, optimizer and hooks of this package's ResNet-50 recipe."""
+def load_simsiam_mm_config(name: str = SIMSIAM_MM_CFG):
+    """One of this checkout's configs as a ``Config``."""
     from mmengine.config import Config
-    model = Config.fromfile(
-        osp.join(ROOT, 'configs/_base_/models/simsiam_r50.py')).model
-    model = model.to_dict()
+    return Config.fromfile(osp.join(ROOT, name))
+
+
+def simsiam_mm_cfg(options: Sequence[str]) -> dict:
+    """Model, optimizer and hooks of this package's ResNet-50 config
+    (``configs/simsiam_r50_8xb32.py``: the model of
+    ``_base_/models/simsiam_r50.py`` with the dataset config's data
+    preprocessor, the schedule's optim wrapper, the runtime's hooks)."""
+    cfg = load_simsiam_mm_config()
+    model = cfg.model.to_dict()
     model['backbone'] = _bn(model['backbone'], dict(type='BN'))
     model['neck'] = _bn(model['neck'], dict(type='BN1d'))
     model['head'] = _bn(model['head'], dict(type='BN1d'))
     model['channels_last'] = 'channels_last' in options
-    wrapper = dict(
-        optimizer=dict(
-            type='SGD', lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY),
-        constructor='SimSiamOptimWrapperConstructor',
-        paramwise_cfg=dict(fix_predictor_lr=True))
     return dict(
         model=model,
-        optim_wrapper=wrapper,
-        custom_hooks=[dict(type='FixedLRHook')],
+        optim_wrapper=cfg.optim_wrapper.to_dict(),
+        custom_hooks=[h.to_dict() for h in cfg.custom_hooks],
         default_scope='simsiam_mm')
 
 
@@ -329,9 +383,9 @@ def bf16_optim_wrapper(device: str) -> dict:
     return amp_optim_wrapper_cfg(device)
 
 
-def run_runner(args: argparse.Namespace, base: str,
-               options: Sequence[str]) -> dict:
-    """Train ``warmup + iters + 1`` iterations; return iteration starts."""
+def run_runner(args: argparse.Namespace, base: str, options: Sequence[str],
+               clock: StepClock) -> float:
+    """Train ``warmup + iters + 1`` iterations; return the last loss."""
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
     from mmpretrain.utils import register_all_modules
@@ -350,8 +404,6 @@ def run_runner(args: argparse.Namespace, base: str,
     if 'fused' in options:
         parts['optim_wrapper']['optimizer']['fused'] = True
 
-    starts: List[Tuple[float, float]] = []
-
     class IterStarts(Hook):
         priority = 'HIGHEST'  # first in the iteration (FixedLRHook ties)
 
@@ -362,7 +414,7 @@ def run_runner(args: argparse.Namespace, base: str,
                     getattr(model, name).compile()
 
         def before_train_iter(self, runner, batch_idx, data_batch=None):
-            starts.append(_now())
+            clock.tick()
 
     loader = build_loader(args, runner_arm=True)
     work_dir = tempfile.mkdtemp(prefix='bench_step_')
@@ -393,31 +445,32 @@ def run_runner(args: argparse.Namespace, base: str,
         loss = float(runner.message_hub.get_scalar('train/loss').current())
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return dict(starts=starts, loss=loss)
+    return loss
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Run one arm in this process and print its JSON line."""
+    """Run one arm in this process and print its result line."""
     torch.set_num_threads(args.threads)
     if args.device == 'cuda':
         torch.backends.cudnn.benchmark = True
     base, options = parse_arm(args.worker)
+    clock = StepClock(args.lockstep)
     if base == 'torch':
-        out = run_torch(args, options)
+        loss = run_torch(args, options, clock)
     else:
-        out = run_runner(args, base, options)
-    starts = out['starts']
-    steps = [b[0] - a[0] for a, b in zip(starts, starts[1:])]
-    cpu = [b[1] - a[1] for a, b in zip(starts, starts[1:])]
+        loss = run_runner(args, base, options, clock)
+    wall = [step[0] for step in clock.steps]
+    cpu = [step[1] for step in clock.steps]
     print(
-        json.dumps(
+        RESULT + json.dumps(
             dict(
                 arm=args.worker,
-                step_s=steps[args.warmup:],
+                step_s=wall[args.warmup:],
                 cpu_s=cpu[args.warmup:],
-                warmup_s=steps[:args.warmup],
-                loss=out['loss'],
-                threads=torch.get_num_threads())))
+                warmup_s=wall[:args.warmup],
+                loss=loss,
+                threads=torch.get_num_threads())),
+        flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -435,24 +488,21 @@ def worker_env(threads: int, device: str) -> dict:
     return env
 
 
+def worker_cmd(args: argparse.Namespace, arm: str) -> List[str]:
+    cmd = [sys.executable, osp.abspath(__file__), '--worker', arm]
+    for key in ('size', 'batch', 'iters', 'warmup', 'threads', 'device'):
+        cmd += [f'--{key}', str(getattr(args, key))]
+    return cmd
+
+
 def run_arm(args: argparse.Namespace, arm: str) -> dict:
-    """One subprocess for one arm; returns its JSON (or the error)."""
-    cmd = [
-        sys.executable,
-        osp.abspath(__file__), '--worker', arm, '--size',
-        str(args.size), '--batch',
-        str(args.batch), '--iters',
-        str(args.iters), '--warmup',
-        str(args.warmup), '--threads',
-        str(args.threads), '--device', args.device
-    ]
-    env = worker_env(args.threads, args.device)
+    """One subprocess for one arm, run to completion; its result."""
     try:
         proc = subprocess.run(
-            cmd,
+            worker_cmd(args, arm),
             capture_output=True,
             text=True,
-            env=env,
+            env=worker_env(args.threads, args.device),
             cwd=ROOT,
             timeout=args.arm_timeout)
     except subprocess.TimeoutExpired:
@@ -460,11 +510,116 @@ def run_arm(args: argparse.Namespace, arm: str) -> dict:
     return parse_worker_output(proc)
 
 
+class LockstepArm:
+    """A worker process that runs the steps it is granted, then waits.
+
+    Args:
+        args (argparse.Namespace): The driver's arguments.
+        arm (str): The arm the worker runs.
+    """
+
+    def __init__(self, args: argparse.Namespace, arm: str) -> None:
+        self.timeout = args.arm_timeout
+        self.stderr = tempfile.TemporaryFile(mode='w+')
+        self.proc = subprocess.Popen(
+            worker_cmd(args, arm) + ['--lockstep'],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            bufsize=1,
+            env=worker_env(args.threads, args.device),
+            cwd=ROOT)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.result: Optional[dict] = None
+        self.error: Optional[str] = None
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip('\n'))
+        self.lines.put(None)
+
+    def wait(self) -> bool:
+        """Until the worker waits for steps (True) or has ended (False)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                line = self.lines.get(
+                    timeout=max(0., deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                self.error = f'timed out after {self.timeout} s'
+                return False
+            if line is None:
+                self.proc.wait()
+                if self.result is None:
+                    self.stderr.seek(0)
+                    self.error = parse_worker_output(
+                        subprocess.CompletedProcess(
+                            self.proc.args, self.proc.returncode, '',
+                            self.stderr.read()))['error']
+                return False
+            if line == WAIT:
+                return True
+            if line.startswith(RESULT):
+                self.result = json.loads(line[len(RESULT):])
+
+    def grant(self, steps: int) -> bool:
+        """Run ``steps`` more iterations; False once the worker is gone."""
+        if self.error is not None or self.proc.poll() is not None:
+            return False
+        self.proc.stdin.write(f'{steps}\n')
+        self.proc.stdin.flush()
+        return self.wait()
+
+
+def run_lockstep(args: argparse.Namespace, arms: List[str]) -> Dict[str, list]:
+    """All arms alive at once, taking turns of a few steps each.
+
+    Every worker is started and built, runs its warm-up steps in turn, then
+    the measured steps go round in ``args.rounds`` turns (the order rotates
+    each round), so that whatever else loads the machine falls on every arm
+    alike. Returns, per arm, one result per round (or the error).
+    """
+    workers = {arm: LockstepArm(args, arm) for arm in arms}
+    for worker_ in workers.values():
+        worker_.wait()  # built, at the start of the first iteration
+    for worker_ in workers.values():
+        worker_.grant(args.warmup)
+    chunks = [
+        args.iters // args.rounds + (r < args.iters % args.rounds)
+        for r in range(args.rounds)
+    ]
+    for rnd, chunk in enumerate(chunks):
+        shift = rnd % len(arms)
+        for arm in arms[shift:] + arms[:shift]:
+            workers[arm].grant(chunk)
+    for worker_ in workers.values():
+        worker_.grant(1)  # the last iteration ends the last measured one
+    runs: Dict[str, list] = {}
+    for arm, worker_ in workers.items():
+        res = worker_.result
+        if res is None:
+            runs[arm] = [dict(error=worker_.error or 'no result')]
+            continue
+        runs[arm], start = [], 0
+        for chunk in chunks:  # one result per round, as in process mode
+            end = start + chunk
+            runs[arm].append(
+                dict(
+                    res,
+                    step_s=res['step_s'][start:end],
+                    cpu_s=res['cpu_s'][start:end]))
+            start = end
+    return runs
+
+
 def parse_worker_output(proc: subprocess.CompletedProcess) -> dict:
-    """The worker's JSON line, or its exit code and exception line."""
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode == 0 and lines:
-        return json.loads(lines[-1])
+    """The worker's result line, or its exit code and exception line."""
+    for line in reversed(proc.stdout.splitlines()):
+        if proc.returncode == 0 and line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
     errors = [
         line for line in proc.stderr.splitlines()
         if re.match(r'^[\w.]*(Error|Exception)\b', line)
@@ -537,10 +692,15 @@ def ratio(num: dict, den: dict, key: str = 'median_s') -> Optional[float]:
     return round(num[key] / den[key], 4)
 
 
-def compare(arms: Dict[str, dict]) -> dict:
-    """Speed-ups (> 1: simsiam_mm faster) and time ratios, from the wall
-    medians and, less exposed to other load on a shared machine, from the
-    CPU-time medians (the same when every arm runs on one thread)."""
+def compare(arms: Dict[str, dict], cpu_basis: bool) -> dict:
+    """Speed-ups (> 1: faster) and time ratios from the wall medians and
+    from the CPU-time medians.
+
+    With one thread on a CPU, the CPU time of a step is its work, which
+    other jobs on a shared machine barely change while they can double its
+    wall time; there the targets are judged on CPU time
+    (``cpu_basis``), elsewhere on wall time.
+    """
     mm = arms.get('simsiam_mm', {})
     pre, bare = arms.get('mmpretrain', {}), arms.get('torch', {})
     out = dict(
@@ -548,15 +708,19 @@ def compare(arms: Dict[str, dict]) -> dict:
         time_vs_torch=ratio(mm, bare),
         cpu_speedup_vs_mmpretrain=ratio(pre, mm, 'cpu_median_s'),
         cpu_time_vs_torch=ratio(mm, bare, 'cpu_median_s'))
+    key = 'cpu_median_s' if cpu_basis else 'median_s'
     options = {}
     for arm, res in arms.items():
         base, opts = parse_arm(arm)
         if opts:
-            options[arm] = ratio(arms.get(base, {}), res)
+            options[arm] = ratio(arms.get(base, {}), res, key)
     if options:
         out['option_speedups'] = options
-    sp, tt = out['speedup_vs_mmpretrain'], out['time_vs_torch']
+    prefix = 'cpu_' if cpu_basis else ''
+    sp = out[f'{prefix}speedup_vs_mmpretrain']
+    tt = out[f'{prefix}time_vs_torch']
     out['targets'] = dict(
+        basis='cpu_time' if cpu_basis else 'wall_time',
         speedup_vs_mmpretrain_ge_1=None if sp is None else sp >= 1.0,
         time_vs_torch_le_1_03=None if tt is None else tt <= 1.03)
     return out
@@ -569,11 +733,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, default=112, help='view side')
     parser.add_argument(
         '--batch', type=int, default=8, help='images per view per step')
-    parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument(
-        '--iters', type=int, default=8, help='measured steps per run')
+        '--rounds',
+        type=int,
+        default=4,
+        help='turns per arm (lockstep) or runs per arm (process)')
     parser.add_argument(
-        '--warmup', type=int, default=3, help='dropped steps per run')
+        '--iters',
+        type=int,
+        default=12,
+        help='measured steps per arm (lockstep) or per run (process)')
+    parser.add_argument(
+        '--warmup', type=int, default=3, help='dropped steps per process')
     parser.add_argument(
         '--threads',
         type=int,
@@ -616,13 +787,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=790.,
         help='peak of the device for the MFU column (GPU only; 790: the '
         "issue's H100 bf16 dense figure)")
+    parser.add_argument(
+        '--schedule',
+        choices=['auto', 'lockstep', 'process'],
+        default='auto',
+        help='lockstep: every arm alive in its own process, taking turns '
+        'of iters/rounds steps; process: a fresh process per arm and round, '
+        'run to completion (less memory: one model at a time). auto: '
+        'lockstep on CPUs, process on GPUs')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--lockstep', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.schedule == 'auto':
+        args.schedule = 'lockstep' if args.device == 'cpu' else 'process'
     if args.smoke:
         args.size, args.batch, args.rounds = 32, 2, 1
         args.iters, args.warmup = 2, 1
+    args.rounds = max(1, min(args.rounds, args.iters))
     return args
 
 
@@ -636,12 +820,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         arms += [f'{base}:{opts}' for base in args.option_arms]
     for arm in arms:
         parse_arm(arm)
-    runs: Dict[str, List[dict]] = {arm: [] for arm in arms}
     start = time.perf_counter()
-    for rnd in range(args.rounds):  # every arm once per round, rotating
-        shift = rnd % len(arms)
-        for arm in arms[shift:] + arms[:shift]:
-            runs[arm].append(run_arm(args, arm))
+    if args.schedule == 'lockstep':
+        runs = run_lockstep(args, arms)
+    else:  # one process per arm and round, every arm once per round
+        runs = {arm: [] for arm in arms}
+        for rnd in range(args.rounds):
+            shift = rnd % len(arms)
+            for arm in arms[shift:] + arms[:shift]:
+                runs[arm].append(run_arm(args, arm))
     results = {
         arm: summarize(r, args.batch, args.size)
         for arm, r in runs.items()
@@ -661,9 +848,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             warmup=args.warmup,
             threads=args.threads,
             device=args.device,
+            schedule=args.schedule,
             smoke=args.smoke),
         arms=results,
-        ratios=compare(results),
+        ratios=compare(results, args.device == 'cpu' and args.threads == 1),
         wall_s=round(time.perf_counter() - start, 1))
     line = json.dumps(report)
     print(line)

@@ -6,10 +6,9 @@ of iterations through an mmengine ``Runner`` and a real ``DataLoader`` over
 the same generated JPEGs (500 x 375, photo-like, from
 ``bench_pipeline.write_jpegs``), each with its own data pipeline:
 
-* ``simsiam_mm``: ``configs/_base_/datasets/imagenet_simsiam.py``
+* ``simsiam_mm``: ``configs/simsiam_r50_8xb32.py``, its pipeline
   (``SafeLoadImageFromFile`` + ``SimSiamViews``, uint8 views normalised by
-  the data preprocessor) and this package's ``SimSiam``, optimizer
-  constructor and ``FixedLRHook``;
+  the data preprocessor), ``SimSiam``, optim wrapper and hooks;
 * ``mmpretrain``: mmpretrain's own SimSiam config with its
   ``imagenet_bs32_mocov2`` view pipeline (``LoadImageFromFile`` +
   ``MultiView`` + ``PackInputs``), its ``SimSiam``, ``paramwise_cfg`` and
@@ -54,7 +53,6 @@ sys.path.insert(0, HERE)
 import bench_step  # noqa: E402  (a sibling script)
 
 ARMS = ('simsiam_mm', 'mmpretrain', 'simsiam_mm_device')
-DATA_CFG = 'configs/_base_/datasets/imagenet_simsiam.py'
 
 
 def _set_crop(pipeline, size: int) -> None:
@@ -82,7 +80,6 @@ def _with_depth(model: dict, depth: int) -> dict:
 
 def arm_cfg(args: argparse.Namespace, arm: str, workers: int) -> dict:
     """The full Runner config of one arm."""
-    from mmengine.config import Config
     if arm == 'mmpretrain':
         parts = bench_step.mmpretrain_cfg()
         src = bench_step.load_mmpretrain_config()
@@ -92,11 +89,10 @@ def arm_cfg(args: argparse.Namespace, arm: str, workers: int) -> dict:
     else:
         parts = bench_step.simsiam_mm_cfg(
             ['channels_last'] if args.channels_last else [])
-        data = Config.fromfile(osp.join(ROOT, DATA_CFG))
-        loader = data.train_dataloader.to_dict()
-        if arm == 'simsiam_mm':
-            pipeline = copy.deepcopy(data.train_pipeline)
-            parts['model']['data_preprocessor'] = data.data_preprocessor
+        src = bench_step.load_simsiam_mm_config()
+        loader = src.train_dataloader.to_dict()
+        if arm == 'simsiam_mm':  # the config's pipeline and preprocessor
+            pipeline = copy.deepcopy(src.train_dataloader.dataset.pipeline)
         else:  # the views are drawn on the device
             side = args.device_aug_side
             pipeline = [
@@ -165,14 +161,13 @@ def worker(args: argparse.Namespace) -> None:
         loss = float(hub.get_scalar('train/loss').current())
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    print(
-        json.dumps(
-            dict(
-                arm=arm,
-                workers=int(workers),
-                time_s=times[args.warmup:],
-                data_time_s=data_times[args.warmup:],
-                loss=loss)))
+    print(bench_step.RESULT + json.dumps(
+        dict(
+            arm=arm,
+            workers=int(workers),
+            time_s=times[args.warmup:],
+            data_time_s=data_times[args.warmup:],
+            loss=loss)))
 
 
 def run_one(args: argparse.Namespace, arm: str, workers: int) -> dict:

@@ -9,6 +9,7 @@
 _base_ = [
     '_base_/models/simsiam_r18_cifar.py',
     '_base_/datasets/cifar10_simsiam.py',
+    '_base_/datasets/cifar10_knn.py',
     '_base_/schedules/cifar10_sgd_coslr_800e.py',
     '_base_/default_runtime.py',
 ]

@@ -6,6 +6,7 @@
 _base_ = [
     '_base_/models/simsiam_r50.py',
     '_base_/datasets/imagenet_simsiam.py',
+    '_base_/datasets/imagenet_knn.py',
     '_base_/schedules/imagenet_sgd_coslr_800e.py',
     '_base_/default_runtime.py',
 ]

@@ -26,7 +26,17 @@ default_hooks = dict(
 # without a predictor) and the stop on a non-finite loss. Pretraining configs
 # extend the list with the monitors, e.g.
 #     custom_hooks = _base_.custom_hooks + [dict(type='CollapseMonitorHook')]
-custom_hooks = [dict(type='FixedLRHook'), dict(type='NaNGuardHook')]
+# FixedLRHook: the predictor's constant lr (simsiam_mm/engine/predictor_lr.py)
+# NaNGuardHook: stop on a non-finite loss, keep the last good checkpoint
+# CollapseMonitorHook: log std(z/||z||) x sqrt(d), warn when it nears 0
+# KNNMonitorHook: weighted kNN on the config's knn_*_dataloader (every
+#   pretraining config includes a configs/_base_/datasets/*_knn.py base)
+custom_hooks = [
+    dict(type='FixedLRHook'),
+    dict(type='NaNGuardHook'),
+    dict(type='CollapseMonitorHook'),
+    dict(type='KNNMonitorHook', interval=10, max_samples=50000),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -26,7 +26,8 @@ RUNNER_KEYS = frozenset({
     'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'runner_type',
     'custom_imports', 'compile', 'cfg', 'gpu_ids', 'tta_model', 'tta_pipeline',
     'trusted_checkpoints', 'strategy', 'vis_backends', 'train_pipeline',
-    'test_pipeline', 'val_pipeline'
+    'test_pipeline', 'val_pipeline', 'knn_pipeline', 'knn_train_dataloader',
+    'knn_val_dataloader'
 })
 
 

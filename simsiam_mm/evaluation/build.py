@@ -1,4 +1,5 @@
 """Build a pretrained model and labelled loaders from a config (tools)."""
+import itertools
 from typing import Optional, Sequence
 
 import torch
@@ -17,6 +18,7 @@ from .export import load_backbone
 #: t-SNE (single-view, deterministic pipelines ending in ``PackInputs``).
 KNN_TRAIN_KEY = 'knn_train_dataloader'
 KNN_VAL_KEY = 'knn_val_dataloader'
+_LOGGERS = itertools.count()  # a fresh (current) logger per load_config
 
 
 def load_config(path: str,
@@ -33,7 +35,8 @@ def load_config(path: str,
     """
     register_all_modules(init_default_scope=False)
     # quiet: no per-parameter init report; warnings (k clamped) still show
-    MMLogger.get_instance('simsiam_mm_eval', log_level='WARNING')
+    MMLogger.get_instance(
+        f'simsiam_mm_eval_{next(_LOGGERS)}', log_level='WARNING')
     cfg = Config.fromfile(path)
     if data_config:
         data = Config.fromfile(data_config)

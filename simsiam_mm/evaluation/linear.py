@@ -9,8 +9,10 @@ weight moved. Here that is code run by every linear config:
   re-evaluate values derived from it, so :class:`LinearEvalHook` reads
   ``runner.cfg.checkpoint`` at ``before_run`` and writes
   ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
-  into the backbone before the runner initialises weights. No checkpoint,
-  or a path that is not a file, is an error: never a silent random init.
+  into the backbone before the runner initialises weights (mmpretrain's
+  ``--cfg-options model.backbone.init_cfg.checkpoint=PATH`` works too; two
+  different overrides are an error). No checkpoint, or a path that is not
+  a file, is an error: never a silent random init.
 * right after initialisation (``before_train``) the backbone must equal
   the checkpoint's ``backbone.*`` tensors bit for bit (mmengine's
   ``Pretrained`` init loads with ``strict=False`` and would only warn on a

@@ -77,8 +77,8 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 def allowed_globals() -> List[Any]:
     """Every non-tensor global that mmengine and simsiam_mm write."""
-    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
-            ] + _numpy_globals()
+    return [HistoryBuffer,
+            (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
 
 
 def trust(paths: Iterable[str]) -> None:
@@ -98,8 +98,8 @@ def _offending(path: str, message: str) -> str:
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         allowed = {
-            g[1] if isinstance(g, tuple) else
-            f'{g.__module__}.{g.__qualname__}'
+            g[1]
+            if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
             for g in allowed_globals()
         }
         names = [n for n in names if n not in allowed]
@@ -141,8 +141,7 @@ def safe_load(path: str, map_location: Any = 'cpu') -> Any:
             f'or {ENV_TRUSTED}={path}.') from None
 
 
-def _load_from_local(filename: str,
-                     map_location: Optional[Any] = None) -> Any:
+def _load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     return safe_load(filename, map_location)
 
 

@@ -17,7 +17,8 @@ ABLATIONS = sorted(glob.glob(osp.join(ROOT, 'configs/ablations/*.py')))
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
     return write_digits(
-        str(tmp_path_factory.mktemp('digits')), train_per_class=2,
+        str(tmp_path_factory.mktemp('digits')),
+        train_per_class=2,
         val_per_class=1)
 
 
@@ -25,8 +26,7 @@ def test_the_ablations_ship():
     names = {osp.basename(p) for p in ABLATIONS}
     for switch in ('no-stopgrad', 'no-predictor', 'predictor-frozen',
                    'predictor-lr-decayed', 'bn-none', 'bn-hidden', 'bn-all',
-                   'similarity-ce', 'asymmetric', 'asymmetric-2x',
-                   'dim-256'):
+                   'similarity-ce', 'asymmetric', 'asymmetric-2x', 'dim-256'):
         assert f'simsiam_{switch}_digits.py' in names, switch
 
 

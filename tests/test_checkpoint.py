@@ -41,12 +41,10 @@ def make_runner(work_dir, max_epochs, resume=False):
             batch_size=4,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01,
-                                          momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         param_scheduler=[dict(type='CosineAnnealingLR', T_max=4)],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook',
-                                           interval=1)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
         resume=resume,
         default_scope='simsiam_mm')
 

@@ -96,15 +96,16 @@ def test_projector_structure_matches_paper():
     bns = [m for m in layers if isinstance(m, nn.BatchNorm1d)]
     assert [bn.affine for bn in bns] == [True, True, False]
     # CIFAR recipe: 2 layers
-    kinds2 = [type(m).__name__ for m in SimSiamProjector(512, num_layers=2).mlp]
+    kinds2 = [
+        type(m).__name__ for m in SimSiamProjector(512, num_layers=2).mlp
+    ]
     assert kinds2 == ['Linear', 'BatchNorm1d', 'ReLU', 'Linear', 'BatchNorm1d']
 
 
 def test_predictor_structure_matches_paper():
     layers = list(SimSiamPredictor().mlp)
-    assert [type(m).__name__ for m in layers] == [
-        'Linear', 'BatchNorm1d', 'ReLU', 'Linear'
-    ]
+    assert [type(m).__name__
+            for m in layers] == ['Linear', 'BatchNorm1d', 'ReLU', 'Linear']
     fc1, bn, _, fc2 = layers
     assert (fc1.in_features, fc1.out_features, fc1.bias) == (2048, 512, None)
     assert bn.affine and bn.num_features == 512
@@ -115,8 +116,8 @@ def test_predictor_structure_matches_paper():
 def test_table3_bn_switches():
     none_p = SimSiamProjector(8, 8, 8, hidden_norm=False, out_norm=False)
     assert not any(isinstance(m, nn.BatchNorm1d) for m in none_p.mlp)
-    assert all(m.bias is not None for m in none_p.mlp
-               if isinstance(m, nn.Linear))
+    assert all(
+        m.bias is not None for m in none_p.mlp if isinstance(m, nn.Linear))
     hidden_only = SimSiamProjector(8, 8, 8, out_norm=False)
     assert isinstance(hidden_only.mlp[-1], nn.Linear)
     all_bn = SimSiamPredictor(8, 2, 8, out_norm=True)
@@ -300,10 +301,7 @@ def test_equal_to_mmpretrain_simsiam():
         module = getattr(ours, part)
         our_keys = list(module.state_dict())
         assert len(our_keys) == len(their_sd), part
-        mapped = {
-            k: v
-            for k, (_, v) in zip(our_keys, their_sd.items())
-        }
+        mapped = {k: v for k, (_, v) in zip(our_keys, their_sd.items())}
         module.load_state_dict(mapped, strict=True)
 
     xs = views(n=6, size=32, seed=1)

@@ -42,13 +42,20 @@ class RecordLR(Hook):
     def __init__(self):
         self.lrs = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         groups = runner.optim_wrapper.optimizer.param_groups
         self.lrs.append([g['lr'] for g in groups])
 
 
-def run(tmp_path, schedulers, fix=True, by_epoch=True, scale=None,
+def run(tmp_path,
+        schedulers,
+        fix=True,
+        by_epoch=True,
+        scale=None,
         batch_size=4):
     record = RecordLR()
     cfg = dict(
@@ -60,8 +67,7 @@ def run(tmp_path, schedulers, fix=True, by_epoch=True, scale=None,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=LR, momentum=0.9,
-                           weight_decay=1e-4),
+            optimizer=dict(type='SGD', lr=LR, momentum=0.9, weight_decay=1e-4),
             constructor='SimSiamOptimWrapperConstructor',
             paramwise_cfg=dict(fix_predictor_lr=fix)),
         param_scheduler=schedulers,
@@ -86,9 +92,8 @@ def test_two_groups_and_predictor_marked(tmp_path):
 
 
 def test_epoch_cosine(tmp_path):
-    lrs, _ = run(
-        tmp_path,
-        [dict(type='CosineAnnealingLR', T_max=4, by_epoch=True)])
+    lrs, _ = run(tmp_path,
+                 [dict(type='CosineAnnealingLR', T_max=4, by_epoch=True)])
     enc = [lr[0] for lr in lrs]
     pred = [lr[1] for lr in lrs]
     assert len(lrs) == 16
@@ -100,10 +105,18 @@ def test_epoch_cosine(tmp_path):
 def test_iter_schedule_with_warmup(tmp_path):
     lrs, _ = run(
         tmp_path, [
-            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                 end=4),
-            dict(type='CosineAnnealingLR', T_max=12, by_epoch=False, begin=4,
-                 end=16)
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=False,
+                begin=0,
+                end=4),
+            dict(
+                type='CosineAnnealingLR',
+                T_max=12,
+                by_epoch=False,
+                begin=4,
+                end=16)
         ],
         by_epoch=False)
     enc = [lr[0] for lr in lrs]
@@ -133,5 +146,4 @@ def test_unknown_paramwise_key_is_an_error():
     from simsiam_mm.engine import SimSiamOptimWrapperConstructor
     with pytest.raises(KeyError, match='fix_pred_lr'):
         SimSiamOptimWrapperConstructor(
-            dict(optimizer=dict(type='SGD', lr=LR)),
-            dict(fix_pred_lr=True))
+            dict(optimizer=dict(type='SGD', lr=LR)), dict(fix_pred_lr=True))

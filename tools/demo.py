@@ -26,8 +26,7 @@ def sh(cmd: List[str]) -> None:
 
 
 def knn(config: str, args: List[str], out: str) -> dict:
-    sh([sys.executable, 'tools/knn_eval.py', config] + args +
-       ['--out', out])
+    sh([sys.executable, 'tools/knn_eval.py', config] + args + ['--out', out])
     with open(out) as f:
         return json.load(f)
 
@@ -40,9 +39,7 @@ def main() -> None:
     work_dir = osp.join(ROOT, args.work_dir)
     start = time.time()
     sh([sys.executable, 'tools/prepare_demo_data.py'])
-    sh([
-        sys.executable, 'tools/train.py', args.config, '--work-dir', work_dir
-    ])
+    sh([sys.executable, 'tools/train.py', args.config, '--work-dir', work_dir])
     ckpt = last_checkpoint(work_dir)
     trained = knn(args.config, [ckpt], osp.join(work_dir, 'knn.json'))
     random = knn(args.config, ['--random-init'],

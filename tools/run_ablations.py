@@ -29,13 +29,13 @@ RUNS = {
                     '0.1: collapses (Fig. 2)'),
     'no-predictor': ('configs/ablations/simsiam_no-predictor_digits.py',
                      '0.1: collapses (Table 1a)'),
-    'predictor-frozen': (
-        'configs/ablations/simsiam_predictor-frozen_digits.py',
-        '1.5: does not converge (Table 1b)'),
-    'asymmetric': ('configs/ablations/simsiam_asymmetric_digits.py',
-                   '64.8 (Sec. 4.6)'),
-    'bn-none': ('configs/ablations/simsiam_bn-none_digits.py',
-                '34.6 (Table 3a)'),
+    'predictor-frozen':
+    ('configs/ablations/simsiam_predictor-frozen_digits.py',
+     '1.5: does not converge (Table 1b)'),
+    'asymmetric':
+    ('configs/ablations/simsiam_asymmetric_digits.py', '64.8 (Sec. 4.6)'),
+    'bn-none':
+    ('configs/ablations/simsiam_bn-none_digits.py', '34.6 (Table 3a)'),
 }
 
 
@@ -98,8 +98,8 @@ def write_report(results: Dict[str, dict], out_md: str, out_png: str):
         'each row trains the demo recipe with one switch changed, for the '
         'same budget, on 2 CPU cores, then scores the backbone with the '
         'weighted kNN of `tools/knn_eval.py` on the digits val split. The '
-        'last column is the paper\'s ImageNet linear top-1 (100 epochs).',
-        '', '| run | final loss | final std x sqrt(d) | kNN top-1 (%) | '
+        'last column is the paper\'s ImageNet linear top-1 (100 epochs).', '',
+        '| run | final loss | final std x sqrt(d) | kNN top-1 (%) | '
         'minutes | paper |', '|---|---|---|---|---|---|'
     ]
     for name, res in results.items():

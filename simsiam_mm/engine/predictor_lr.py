@@ -46,8 +46,7 @@ class SimSiamOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                  paramwise_cfg: Optional[dict] = None) -> None:
         paramwise_cfg = dict(paramwise_cfg or {})
         self.fix_predictor_lr = paramwise_cfg.pop('fix_predictor_lr', True)
-        self.predictor_prefix = paramwise_cfg.pop('predictor_prefix',
-                                                  'head.')
+        self.predictor_prefix = paramwise_cfg.pop('predictor_prefix', 'head.')
         if paramwise_cfg:
             raise KeyError('SimSiamOptimWrapperConstructor supports only '
                            "paramwise_cfg keys 'fix_predictor_lr' and "
@@ -94,5 +93,5 @@ class FixedLRHook(Hook):
             for group in wrap.optimizer.param_groups:
                 if group.get('fixed_lr'):
                     group['lr'] = group.get('initial_lr', group['lr'])
-                    runner.message_hub.update_scalar(
-                        'train/lr_predictor', group['lr'])
+                    runner.message_hub.update_scalar('train/lr_predictor',
+                                                     group['lr'])

@@ -12,8 +12,11 @@ from torch import nn
 from simsiam_mm.registry import MODELS
 
 
-def _fc_block(in_channels: int, out_channels: int, norm_cfg: Optional[dict],
-              relu: bool, affine: bool = True) -> List[nn.Module]:
+def _fc_block(in_channels: int,
+              out_channels: int,
+              norm_cfg: Optional[dict],
+              relu: bool,
+              affine: bool = True) -> List[nn.Module]:
     """``fc -> [BN] -> [ReLU]``; the fc has a bias only if no BN follows."""
     layers: List[nn.Module] = [
         nn.Linear(in_channels, out_channels, bias=norm_cfg is None)
@@ -42,7 +45,8 @@ class SimSiamProjector(nn.Module):
         num_layers (int): Number of fc layers; 3 for ImageNet, 2 for the
             CIFAR recipe (Appendix D). Defaults to 3.
         norm_cfg (dict): Norm layer config; ``BN1d`` by default, ``SyncBN``
-            in the multi-GPU ImageNet configs. Defaults to ``dict(type='BN1d')``.
+            in the multi-GPU ImageNet configs.
+            Defaults to ``dict(type='BN1d')``.
         hidden_norm (bool): BN after the hidden fc layers (Table 3).
             Defaults to True.
         out_norm (bool): BN after the output fc (Table 3). Defaults to True.

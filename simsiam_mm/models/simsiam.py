@@ -122,7 +122,8 @@ class SimSiam(BaseModel):
         """The encoder f: backbone, pooling and projector, N x d."""
         return self.neck(self.extract_feat(x))
 
-    def loss(self, inputs: Sequence[torch.Tensor],
+    def loss(self,
+             inputs: Sequence[torch.Tensor],
              data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
         """The SimSiam loss and, as non-loss entries, the monitors.
 
@@ -149,12 +150,12 @@ class SimSiam(BaseModel):
             z_cos = F.cosine_similarity(zs[0], zs[1], dim=1).mean()
         return dict(loss=loss, z_std=z_std, z_cos=z_cos)
 
-    def forward(self,
-                inputs: Views,
-                data_samples: Optional[list] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, torch.Tensor], Tuple[torch.Tensor],
-                           torch.Tensor]:
+    def forward(
+        self,
+        inputs: Views,
+        data_samples: Optional[list] = None,
+        mode: str = 'tensor'
+    ) -> Union[Dict[str, torch.Tensor], Tuple[torch.Tensor], torch.Tensor]:
         """``loss``: the loss dict; ``tensor``: the backbone's feature maps;
         ``predict``: the pooled features of :meth:`extract_feat`."""
         if mode == 'loss':

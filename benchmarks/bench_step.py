@@ -9,8 +9,8 @@ momentum and weight decay. The model is ResNet-50 with the paper's heads
 * ``simsiam_mm``: this package's ``SimSiam`` from
   ``configs/simsiam_r50_8xb32.py`` (model ``_base_/models/simsiam_r50.py``,
   SyncBN -> BN), trained by an mmengine ``Runner`` with that config's
-  optim wrapper (``SimSiamOptimWrapperConstructor``) and custom hooks
-  (``FixedLRHook``, ``NaNGuardHook``).
+  optim wrapper (``SimSiamOptimWrapperConstructor``) and per-iteration
+  hooks (``FixedLRHook``, ``NaNGuardHook``, ``CollapseMonitorHook``).
 * ``mmpretrain``: mmpretrain's ``SimSiam`` from its own config
   ``simsiam_resnet50_8xb32-coslr-100e_in1k.py`` (SyncBN -> BN), its
   ``paramwise_cfg`` and ``SimSiamHook``, through a ``Runner``.
@@ -85,6 +85,7 @@ MAIN_ARMS = ('simsiam_mm', 'mmpretrain', 'torch')
 OPTIONS = ('channels_last', 'bf16', 'compile', 'compile_modules', 'fused')
 MMPRETRAIN_CFG = 'simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py'
 SIMSIAM_MM_CFG = 'configs/simsiam_r50_8xb32.py'
+EVALUATION_HOOKS = ('KNNMonitorHook', )
 LR = 0.05  # the paper's base lr; x batch / 256 as auto_scale_lr would
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
@@ -329,7 +330,12 @@ def simsiam_mm_cfg(options: Sequence[str]) -> dict:
     """Model, optimizer and hooks of this package's ResNet-50 config
     (``configs/simsiam_r50_8xb32.py``: the model of
     ``_base_/models/simsiam_r50.py`` with the dataset config's data
-    preprocessor, the schedule's optim wrapper, the runtime's hooks)."""
+    preprocessor, the schedule's optim wrapper, the runtime's hooks).
+
+    The per-iteration hooks stay; the periodic kNN evaluation
+    (:data:`EVALUATION_HOOKS`, every few epochs on a labelled split) is not
+    part of a training step and mmpretrain's config has none.
+    """
     cfg = load_simsiam_mm_config()
     model = cfg.model.to_dict()
     model['backbone'] = _bn(model['backbone'], dict(type='BN'))
@@ -339,7 +345,10 @@ def simsiam_mm_cfg(options: Sequence[str]) -> dict:
     return dict(
         model=model,
         optim_wrapper=cfg.optim_wrapper.to_dict(),
-        custom_hooks=[h.to_dict() for h in cfg.custom_hooks],
+        custom_hooks=[
+            h.to_dict() for h in cfg.custom_hooks
+            if h['type'] not in EVALUATION_HOOKS
+        ],
         default_scope='simsiam_mm')
 
 

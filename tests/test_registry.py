@@ -59,8 +59,9 @@ def test_scoped_type_from_mmpretrain_and_mmdet_scopes():
         print(json.dumps(res))
     ''')
     for scope in ('mmpretrain', 'mmdet'):
-        assert out[scope][:2] == ['simsiam_mm.models.simsiam',
-                                  'SimSiamProjector'], scope
+        assert out[scope][:2] == [
+            'simsiam_mm.models.simsiam', 'SimSiamProjector'
+        ], scope
     # a plain 'SimSiam' under the mmpretrain scope is still mmpretrain's
     assert out['mmpretrain'][2].startswith('mmpretrain.models')
 

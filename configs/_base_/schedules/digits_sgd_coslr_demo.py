@@ -7,7 +7,7 @@ base_lr = 0.2  # for a total batch of 256: lr 0.05 at batch 64
 batch_size = 64  # total, all processes
 lr = base_lr * batch_size / 256
 weight_decay = 5e-4
-max_epochs = 8
+max_epochs = 5
 
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -48,7 +48,9 @@ model = dict(
         modules=['backbone']))
 
 batch_size = 128
-lr = 0.02
+# lr 0.1 gave 53.8 % top-1 vs 40.7 % for 0.02 (from a 5-epoch demo
+# pretraining, 10 fine-tuning epochs, one seed each)
+lr = 0.1
 max_epochs = 10
 
 train_dataloader = dict(batch_size=batch_size)

@@ -122,15 +122,16 @@ def main():
     parser.add_argument('--out', default='docs/ablations.md')
     args = parser.parse_args()
     sh([sys.executable, 'tools/prepare_demo_data.py'])
+    out_md = osp.join(ROOT, args.out)
+    os.makedirs(osp.dirname(out_md), exist_ok=True)
     results = {}
     for name in args.only or list(RUNS):
         results[name] = run_one(name, RUNS[name][0],
                                 osp.join(ROOT, args.work_root))
         summary = {k: v for k, v in results[name].items() if k != 'curve'}
         print(name, json.dumps(summary), flush=True)
-    out_md = osp.join(ROOT, args.out)
-    os.makedirs(osp.dirname(out_md), exist_ok=True)
-    write_report(results, out_md, out_md.replace('.md', '_std.png'))
+        # rewritten after every run, so an interrupted sweep keeps its rows
+        write_report(results, out_md, out_md.replace('.md', '_std.png'))
     print(f'wrote {out_md}')
 
 

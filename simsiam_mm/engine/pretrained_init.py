@@ -43,13 +43,13 @@ class SimSiamPretrained:
     """Load the pretrained backbone into named sub-modules; refuse gaps.
 
     Put it in the *model's* top-level ``init_cfg`` (one place names the
-    checkpoint for all its users). The type is given by its module path,
-    which mmengine resolves by import under any default scope (``mmdet``,
-    ``mmpretrain``, ``simsiam_mm``)::
+    checkpoint for all its users); ``simsiam_mm.SimSiamPretrained``
+    resolves under any default scope (``mmdet``, ``mmpretrain``,
+    ``simsiam_mm``)::
 
         model = dict(
             init_cfg=dict(
-                type='simsiam_mm.engine.SimSiamPretrained',
+                type='simsiam_mm.SimSiamPretrained',
                 checkpoint='{{$SIMSIAM_CKPT:SIMSIAM_CKPT-unset}}',
                 modules=['backbone', 'roi_head.shared_head'],
                 allow_missing=['roi_head.shared_head.norm.']))

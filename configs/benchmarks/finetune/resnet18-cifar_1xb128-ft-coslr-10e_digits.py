@@ -42,7 +42,7 @@ model = dict(
         topk=(1, ),
         init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)),
     init_cfg=dict(
-        type='simsiam_mm.engine.SimSiamPretrained',
+        type='simsiam_mm.SimSiamPretrained',
         checkpoint=simsiam_checkpoint,
         prefix='backbone.',
         modules=['backbone']))

@@ -49,7 +49,7 @@ model = dict(
     # res1-4 into the backbone, res5 (``layer4``) into the RoI head; only
     # the extra BN starts fresh
     init_cfg=dict(
-        type='simsiam_mm.engine.SimSiamPretrained',
+        type='simsiam_mm.SimSiamPretrained',
         checkpoint=simsiam_checkpoint,
         prefix='backbone.',
         modules=['backbone', 'roi_head.shared_head'],

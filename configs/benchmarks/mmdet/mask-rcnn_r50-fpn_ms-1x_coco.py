@@ -33,7 +33,7 @@ model = dict(
             norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)),
     init_cfg=dict(
-        type='simsiam_mm.engine.SimSiamPretrained',
+        type='simsiam_mm.SimSiamPretrained',
         checkpoint=simsiam_checkpoint,
         prefix='backbone.',
         modules=['backbone']))

@@ -242,13 +242,9 @@ def test_modes_and_channels_last():
         cl.extract_feat(x), pooled, rtol=1e-4, atol=1e-5)
 
 
-def test_equal_to_mmpretrain_simsiam():
-    """Same weights, same views, BN in train mode: same loss and grads."""
-    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    torch.manual_seed(0)
-    dim, hid = 256, 64
-    backbone = dict(type='ResNet', depth=18, zero_init_residual=True)
-    theirs = PRETRAIN_MODELS.build(
+def _build_theirs(registry, backbone, dim, hid):
+    """mmpretrain's SimSiam with the paper's heads (its own config)."""
+    return registry.build(
         dict(
             type='SimSiam',
             backbone=backbone,
@@ -273,6 +269,18 @@ def test_equal_to_mmpretrain_simsiam():
                     with_last_bn=False,
                     with_last_bias=True,
                     norm_cfg=dict(type='BN1d')))))
+
+
+def test_equal_to_mmpretrain_simsiam():
+    """Same weights, same views, BN in train mode: same loss and grads."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    torch.manual_seed(0)
+    dim, hid = 256, 64
+    backbone = dict(type='ResNet', depth=18, zero_init_residual=True)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        theirs = _build_theirs(PRETRAIN_MODELS, backbone, dim, hid)
+    assert type(theirs).__module__.startswith('mmpretrain.')
     ours = SimSiam(
         backbone=backbone,
         neck=dict(

@@ -1,0 +1,14 @@
+"""Shared test set-up."""
+import pytest
+from mmengine.registry import DefaultScope
+
+
+@pytest.fixture(autouse=True)
+def _default_scope_per_test():
+    """Each test starts in the simsiam_mm scope and leaves no scope behind.
+
+    mmengine's default scope is process-global: a test that builds an mmdet
+    config would otherwise leave 'mmdet' current for the tests after it.
+    """
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        yield

@@ -99,7 +99,7 @@ def write_report(results: Dict[str, dict], out_md: str, out_png: str):
         'same budget, on 2 CPU cores, then scores the backbone with the '
         'weighted kNN of `tools/knn_eval.py` on the digits val split. The '
         'last column is the paper\'s ImageNet linear top-1 (100 epochs).', '',
-        '| run | final loss | final std x sqrt(d) | kNN top-1 (%) | '
+        '| run | final loss | final std x sqrt(d) | kNN top-1, k=200 (%) | '
         'minutes | paper |', '|---|---|---|---|---|---|'
     ]
     for name, res in results.items():

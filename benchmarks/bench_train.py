@@ -18,9 +18,11 @@ the same generated JPEGs (500 x 375, photo-like, from
   training device by ``SimSiamDeviceAugPreprocessor``.
 
 Only the dataset (a ``CustomDataset`` over the JPEG folder), the crop size
-(``--size``), the backbone depth, batch size and the number of workers are
-changed from the configs. Every (arm, workers) pair runs in its own
-subprocess, interleaved; each arm keeps its best ``--workers`` setting.
+(``--size``), the backbone depth, batch size, the number of workers and the
+sampler (``InfiniteSampler``: an iteration loop over a finite sampler
+sleeps 2 s at every epoch end) are changed from the configs. Every
+(arm, workers) pair runs in its own subprocess, interleaved; each arm keeps
+its best ``--workers`` setting.
 Throughput is pairs (images) per second over the measured iterations, from
 the ``time`` and ``data_time`` that mmengine's ``IterTimerHook`` logs;
 warm-up iterations (worker start-up included) are dropped.
@@ -112,6 +114,9 @@ def arm_cfg(args: argparse.Namespace, arm: str, workers: int) -> dict:
         batch_size=args.batch,
         num_workers=workers,
         persistent_workers=workers > 0,
+        # steady state: mmengine's iteration loop sleeps 2 s whenever a
+        # finite sampler runs out (an epoch end an epoch loop would not have)
+        sampler=dict(type='InfiniteSampler', shuffle=True),
         dataset=dict(
             type='CustomDataset',
             data_root=args.data_root,

@@ -31,6 +31,7 @@ def test_bench_step_smoke():
     report = run_bench('bench_step.py')
     assert report['bench'] == 'step'
     assert report['settings']['smoke'] is True
+    assert report['settings']['schedule'] == 'lockstep'  # default on CPU
     assert set(report['arms']) == {'simsiam_mm', 'mmpretrain', 'torch'}
     for name, arm in report['arms'].items():
         assert 'error' not in arm, (name, arm)

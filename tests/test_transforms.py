@@ -511,6 +511,24 @@ def test_device_preprocessor_views():
         pre(dict(inputs=torch.zeros(1, 3, 8, 8)), training=True)
 
 
+def test_device_preprocessor_under_bf16_autocast():
+    """mmengine runs the data preprocessor inside AMP autocast (--amp)."""
+    pre = MODELS.build(
+        dict(type='SimSiamDeviceAugPreprocessor', size=32, blur_prob=0.5))
+    imgs = [
+        torch.from_numpy(colourful(40, 48, s)).permute(2, 0, 1)
+        for s in range(4)
+    ]
+    torch.manual_seed(0)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        views = pre(dict(inputs=imgs), training=True)['inputs']
+    torch.manual_seed(0)
+    reference = pre(dict(inputs=imgs), training=True)['inputs']
+    for got, want in zip(views, reference):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want)
+
+
 def test_device_identity_recipe_reproduces_the_image():
     pre = SimSiamDeviceAugPreprocessor(
         size=24,

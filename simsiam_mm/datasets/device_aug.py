@@ -350,7 +350,17 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Training: a list of view batches; otherwise the normalised
-        images as one batch."""
+        images as one batch.
+
+        mmengine calls the data preprocessor inside the AMP autocast
+        context; the augmentation itself runs in float32 (its indexed
+        writes need matching dtypes), and the model casts as it computes.
+        """
+        device_type = 'cuda' if torch.cuda.is_available() else 'cpu'
+        with torch.autocast(device_type, enabled=False):
+            return self._forward(data, training)
+
+    def _forward(self, data: dict, training: bool) -> dict:
         data = self.cast_data(data)
         images = self._images(data['inputs'])
         data_samples = data.get('data_samples')

@@ -392,6 +392,27 @@ def bf16_optim_wrapper(device: str) -> dict:
     return amp_optim_wrapper_cfg(device)
 
 
+def runner_schedule(iters: int, device: str, **env) -> dict:
+    """The Runner arguments every benchmark arm shares: ``iters`` steps of
+    a per-iteration cosine, timer and logger hooks, no checkpoints."""
+    return dict(
+        train_cfg=dict(by_epoch=False, max_iters=iters),
+        param_scheduler=dict(
+            type='CosineAnnealingLR', by_epoch=False, T_max=iters),
+        default_hooks=dict(
+            timer=dict(type='IterTimerHook'),
+            logger=dict(type='LoggerHook', interval=50),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=None,
+            sampler_seed=dict(type='DistSamplerSeedHook')),
+        env_cfg=dict(
+            cudnn_benchmark=device == 'cuda',
+            dist_cfg=dict(backend='gloo'),
+            **env),
+        randomness=dict(seed=0),
+        log_level='WARNING')
+
+
 def run_runner(args: argparse.Namespace, base: str, options: Sequence[str],
                clock: StepClock) -> float:
     """Train ``warmup + iters + 1`` iterations; return the last loss."""
@@ -432,20 +453,7 @@ def run_runner(args: argparse.Namespace, base: str, options: Sequence[str],
             **parts,
             work_dir=work_dir,
             train_dataloader=loader,
-            train_cfg=dict(by_epoch=False, max_iters=len(loader)),
-            param_scheduler=dict(
-                type='CosineAnnealingLR', by_epoch=False, T_max=len(loader)),
-            default_hooks=dict(
-                timer=dict(type='IterTimerHook'),
-                logger=dict(type='LoggerHook', interval=50),
-                param_scheduler=dict(type='ParamSchedulerHook'),
-                checkpoint=None,
-                sampler_seed=dict(type='DistSamplerSeedHook')),
-            env_cfg=dict(
-                cudnn_benchmark=args.device == 'cuda',
-                dist_cfg=dict(backend='gloo')),
-            randomness=dict(seed=0),
-            log_level='WARNING',
+            **runner_schedule(len(loader), args.device),
             cfg=dict(
                 compile=dict(
                     backend='inductor') if 'compile' in options else None))
@@ -735,6 +743,16 @@ def compare(arms: Dict[str, dict], cpu_basis: bool) -> dict:
     return out
 
 
+def emit(report: dict, out: Optional[str]) -> None:
+    """Print the report as one JSON line; also write it to ``out``."""
+    line = json.dumps(report)
+    print(line)
+    if out:
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        with open(out, 'w') as f:
+            f.write(line + '\n')
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -862,12 +880,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         arms=results,
         ratios=compare(results, args.device == 'cpu' and args.threads == 1),
         wall_s=round(time.perf_counter() - start, 1))
-    line = json.dumps(report)
-    print(line)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(line + '\n')
+    emit(report, args.out)
     return report
 
 

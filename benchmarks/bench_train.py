@@ -36,7 +36,6 @@ Prints one JSON line. Examples::
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import shutil
 import statistics
@@ -126,21 +125,10 @@ def arm_cfg(args: argparse.Namespace, arm: str, workers: int) -> dict:
     return dict(
         **parts,
         train_dataloader=loader,
-        train_cfg=dict(by_epoch=False, max_iters=iters),
-        param_scheduler=dict(
-            type='CosineAnnealingLR', by_epoch=False, T_max=iters),
-        default_hooks=dict(
-            timer=dict(type='IterTimerHook'),
-            logger=dict(type='LoggerHook', interval=50),
-            param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=None,
-            sampler_seed=dict(type='DistSamplerSeedHook')),
-        env_cfg=dict(
-            cudnn_benchmark=args.device == 'cuda',
-            mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-            dist_cfg=dict(backend='gloo')),
-        randomness=dict(seed=0),
-        log_level='WARNING')
+        **bench_step.runner_schedule(
+            iters,
+            args.device,
+            mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0)))
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -357,12 +345,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         ratios=ratios,
         target_1_3x=None if speedup is None else speedup >= 1.3,
         wall_s=round(time.perf_counter() - start, 1))
-    line = json.dumps(report)
-    print(line)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(line + '\n')
+    bench_step.emit(report, args.out)
     return report
 
 

@@ -128,9 +128,10 @@ def test_table3_bn_switches():
 def test_loss_dict_and_gradients_reach_every_part():
     model = SimSiam(**tiny_cfg())
     out = model(views(), mode='loss')
-    assert set(out) == {'loss', 'z_std', 'z_cos'}
+    assert set(out) == {'loss', 'z_std', 'z_cos', 'z_rank'}
     assert -1.0 <= out['loss'].item() <= 1.0
     assert not out['z_std'].requires_grad
+    assert 0.0 < out['z_rank'].item() <= 1.0
     out['loss'].backward()
     for part in ('backbone', 'neck', 'head'):
         grads = [
@@ -326,3 +327,32 @@ def test_equal_to_mmpretrain_simsiam():
         assert len(ours_p) == len(theirs_p)
         for a, b in zip(ours_p, theirs_p):
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------ the monitors
+def test_effective_rank_sees_the_collapse_z_std_cannot():
+    from simsiam_mm.models.simsiam import effective_rank
+    torch.manual_seed(0)
+    n, d = 64, 128
+    healthy = torch.randn(n, d)
+    # collapse to +-v under the output BN: every channel keeps zero mean and
+    # unit std over the batch, every sample is on one line
+    signs = torch.tensor([1.0, -1.0]).repeat(n // 2)[:, None]
+    v = torch.where(torch.rand(d) < 0.5, -1.0, 1.0)
+    collapsed = signs * v
+    assert torch.allclose(collapsed.mean(0), torch.zeros(d))
+    assert torch.allclose(collapsed.std(0, unbiased=False), torch.ones(d))
+
+    def std_sqrt_d(z):
+        return F.normalize(z, dim=1).std(dim=0).mean().item() * d**0.5
+
+    assert std_sqrt_d(collapsed) > std_sqrt_d(healthy) > 0.9  # z_std blind
+    assert effective_rank(healthy).item() > 0.7
+    assert effective_rank(collapsed).item() == pytest.approx(1 / n, rel=1e-3)
+    constant = torch.ones(n, d)
+    assert effective_rank(constant).item() == pytest.approx(1 / n, rel=1e-3)
+    # k equal orthogonal directions give exactly k / min(n, d)
+    k = 8
+    onehots = torch.eye(d)[torch.arange(n) % k]
+    assert effective_rank(onehots).item() == pytest.approx(k / n, rel=1e-4)
+    assert effective_rank(healthy.bfloat16()).dtype == torch.float32

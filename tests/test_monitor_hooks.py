@@ -214,3 +214,42 @@ def test_collapse_patience_warn_once_and_reset():
     assert len(runner.warnings) == 1
     assert 'below 0.5 for 3 iterations' in runner.warnings[0]
     assert 'stop_gradient=True' in runner.warnings[0]
+
+
+def test_collapse_to_plus_minus_v_is_caught_by_the_rank():
+    """A collapse that keeps z_std at the healthy level (z = +-v under the
+    output BN) is flagged through z_rank; without a z_rank (mmpretrain's
+    model) or with rank_threshold=None only z_std counts."""
+    healthy_std = 1 / 4  # d = 16: z_std x sqrt(d) = 1
+    hook = CollapseMonitorHook(threshold=0.5, patience=3, dim=16, stop=True)
+    runner = _Runner()
+    ranks = [0.8, 0.05, 0.05, 0.7, 0.05, 0.05]
+    for i, rank in enumerate(ranks):
+        runner.iter = i
+        hook.after_train_iter(
+            runner,
+            i,
+            outputs=dict(
+                z_std=torch.tensor(healthy_std), z_rank=torch.tensor(rank)))
+    assert hook.collapsed_at is None  # reset by 0.7
+    runner.iter = 6
+    with pytest.raises(CollapseError, match='z_rank.*below 0.1 for 3') as err:
+        hook.after_train_iter(
+            runner,
+            6,
+            outputs=dict(
+                z_std=torch.tensor(healthy_std), z_rank=torch.tensor(0.02)))
+    assert hook.collapsed_at == 7
+    assert 'z_std x sqrt(d) 1.0000, z_rank 0.0200' in str(err.value)
+    assert '+-v' in str(err.value)
+    for hook in (CollapseMonitorHook(threshold=0.5, patience=1, dim=16),
+                 CollapseMonitorHook(
+                     threshold=0.5, patience=1, dim=16, rank_threshold=None)):
+        outputs = [dict(z_std=torch.tensor(healthy_std))]
+        if hook.rank_threshold is None:
+            outputs.append(dict(outputs[0], z_rank=torch.tensor(0.01)))
+        for out in outputs:
+            hook.after_train_iter(_Runner(), 0, outputs=out)
+        assert hook.collapsed_at is None
+    with pytest.raises(ValueError, match='rank_threshold'):
+        CollapseMonitorHook(rank_threshold=0.0)

@@ -5,7 +5,8 @@
 Reads ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (the newest run; or
 give the file itself) written by mmengine's ``LocalVisBackend`` and writes
 PNGs to ``--out`` (default ``WORK_DIR/plots``): ``loss.png``,
-``collapse.png`` (z_std with the paper's healthy level 1/sqrt(d)),
+``collapse.png`` (z_std with the paper's healthy level 1/sqrt(d), and the
+effective rank of z when logged),
 ``knn.png`` (the kNN monitor's top-1 per k), ``lr.png`` (lr per parameter
 group: the encoder's cosine and the predictor's constant lr) and
 ``curves.png`` with all four.
@@ -100,7 +101,15 @@ def _panel_collapse(ax, series: Series, dim: Optional[int]) -> bool:
         return False
     ax.axhline(0, color='red', ls=':', label='collapsed')
     ax.set(title='Collapse monitor', xlabel='iteration')
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if 'z_rank' in series:  # the rank sees a collapse to +-v, z_std cannot
+        twin = ax.twinx()
+        twin.plot(
+            *series['z_rank'], color='purple', label='effective rank of z')
+        twin.set(ylabel='effective rank / min(N, d)', ylim=(0, 1.05))
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels)
     return True
 
 

@@ -7,6 +7,7 @@ with the weighted kNN of ``tools/knn_eval.py``. Output: a markdown table
 and a PNG of the collapse-std curves.
 
     python tools/run_ablations.py [--only default no-stopgrad ...]
+    python tools/run_ablations.py --report-only   # table from saved runs
 """
 import argparse
 import json
@@ -15,12 +16,16 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from math import nan
+from typing import Dict, List, Optional
 
 from simsiam_mm.utils.logs import last_checkpoint, read_scalars
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = 'configs/simsiam_r18-cifar_1xb64_digits-demo.py'
+RESULT = 'ablation.json'  # each run's numbers, in its work_dir
+# what follows this line in the report is kept when the table is rewritten
+NOTES = '<!-- notes below are kept by tools/run_ablations.py -->'
 
 # name -> (config, the paper's result on ImageNet, 100 ep linear top-1)
 RUNS = {
@@ -44,10 +49,18 @@ def sh(cmd: List[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def run_one(name: str, config: str, out_root: str) -> Dict[str, float]:
+def run_one(name: str, config: str, out_root: str,
+            epochs: Optional[int]) -> Dict[str, float]:
     work_dir = osp.join(out_root, name)
     start = time.time()
-    sh([sys.executable, 'tools/train.py', config, '--work-dir', work_dir])
+    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
+    if epochs:  # the whole cosine schedule stretched to `epochs`
+        cmd += [
+            '--cfg-options', f'train_cfg.max_epochs={epochs}',
+            f'param_scheduler.0.T_max={epochs}',
+            f'param_scheduler.0.end={epochs}'
+        ]
+    sh(cmd)
     minutes = (time.time() - start) / 60
     knn_json = osp.join(work_dir, 'knn.json')
     sh([
@@ -56,19 +69,32 @@ def run_one(name: str, config: str, out_root: str) -> Dict[str, float]:
     ])
     with open(knn_json) as f:
         knn = json.load(f)
-    rows = [r for r in read_scalars(work_dir) if 'z_std' in r]
+    logged = read_scalars(work_dir)
+    rows = [r for r in logged if 'z_std' in r]
     dim = rows[-1].get('dim') or _dim_of(config)
-    return dict(
+    result = dict(
         loss=rows[-1]['loss'],
         std_sqrt_d=rows[-1]['z_std'] * dim**0.5,
+        rank=rows[-1].get('z_rank', float('nan')),
         knn_top1=_best_top1(knn),
+        knn=_top1_per_k(knn),
         minutes=minutes,
-        curve=[(r['step'], r['z_std'] * dim**0.5) for r in rows])
+        iters=max(r['step'] for r in logged),
+        curve=[(r['step'], r['z_std'] * dim**0.5, r.get('z_rank'))
+               for r in rows])
+    with open(osp.join(work_dir, RESULT), 'w') as f:
+        json.dump(result, f)
+    return result
 
 
 def _dim_of(config: str) -> int:
     from mmengine.config import Config
     return Config.fromfile(osp.join(ROOT, config)).model.neck.out_channels
+
+
+def _top1_per_k(knn: dict) -> Dict[str, float]:
+    results = knn['results'] if 'results' in knn else knn
+    return {str(k).lstrip('k'): float(v['top1']) for k, v in results.items()}
 
 
 def _best_top1(knn: dict) -> float:
@@ -82,57 +108,107 @@ def write_report(results: Dict[str, dict], out_md: str, out_png: str):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax_std, ax_rank) = plt.subplots(1, 2, figsize=(10, 4))
     for name, res in results.items():
-        steps, vals = zip(*res['curve'])
-        ax.plot(steps, vals, label=name)
-    ax.axhline(1.0, color='gray', ls='--', lw=0.8, label='1/sqrt(d)')
-    ax.set_xlabel('iteration')
-    ax.set_ylabel('std of z/||z|| x sqrt(d)')
-    ax.legend(fontsize=8)
+        steps = [c[0] for c in res['curve']]
+        ax_std.plot(steps, [c[1] for c in res['curve']], label=name)
+        ranks = [c[2] if len(c) > 2 else None for c in res['curve']]
+        if all(r is not None for r in ranks):
+            ax_rank.plot(steps, ranks, label=name)
+    ax_std.axhline(1.0, color='gray', ls='--', lw=0.8, label='1/sqrt(d)')
+    ax_std.set_ylabel('std of z/||z|| x sqrt(d)')
+    ax_rank.set_ylabel('effective rank of z / min(N, d)')
+    for ax in (ax_std, ax_rank):
+        ax.set_xlabel('iteration')
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
+    iters = sorted({res.get('iters') for res in results.values()} - {None})
     lines = [
         '# SimSiam ablations at demo scale', '',
         'Produced by `make ablations` (`python tools/run_ablations.py`): '
         'each row trains the demo recipe with one switch changed, for the '
-        'same budget, on 2 CPU cores, then scores the backbone with the '
-        'weighted kNN of `tools/knn_eval.py` on the digits val split. The '
-        'last column is the paper\'s ImageNet linear top-1 (100 epochs).', '',
-        '| run | final loss | final std x sqrt(d) | kNN top-1, k=200 (%) | '
-        'minutes | paper |', '|---|---|---|---|---|---|'
+        f'same budget ({", ".join(map(str, iters))} iterations of batch 64), '
+        'on 2 CPU cores, then scores the backbone with the weighted kNN of '
+        '`tools/knn_eval.py` on the digits val split. The last column is '
+        'the paper\'s ImageNet linear top-1 (100 epochs).', '',
+        '| run | final loss | final std x sqrt(d) | final eff. rank '
+        '| kNN top-1, k=20 (%) | kNN top-1, k=200 (%) | minutes | paper |',
+        '|---|---|---|---|---|---|---|---|'
     ]
     for name, res in results.items():
+        k20 = res.get('knn', {}).get('20', nan)
         lines.append(f"| {name} | {res['loss']:.3f} | "
-                     f"{res['std_sqrt_d']:.2f} | {res['knn_top1']:.1f} | "
+                     f"{res['std_sqrt_d']:.2f} | {res.get('rank', nan):.3f} "
+                     f"| {k20:.1f} | {res['knn_top1']:.1f} | "
                      f"{res['minutes']:.1f} | {RUNS[name][1]} |")
     lines += [
-        '', f'![collapse std curves]({osp.basename(out_png)})', '',
-        'std x sqrt(d) near 1 is what a healthy run shows; near 0 is '
-        'collapse (Fig. 2 of the paper).', ''
+        '', f'![collapse monitors]({osp.basename(out_png)})', '',
+        'std x sqrt(d) (Fig. 2 of the paper) is 1 for a healthy run and 0 '
+        'for a collapse to one vector; the effective rank (`z_rank`, '
+        '`simsiam_mm.models.simsiam.effective_rank`) is the fraction of '
+        'the min(N, d) directions the batch of z/||z|| spreads over, and '
+        'also falls for a collapse to +-v, which the projector\'s output '
+        'BN leaves at std x sqrt(d) = 1.', ''
     ]
+    notes = ''
+    if osp.isfile(out_md):
+        with open(out_md) as f:
+            old = f.read()
+        if NOTES in old:
+            notes = old[old.index(NOTES):]
     with open(out_md, 'w') as f:
-        f.write('\n'.join(lines))
+        f.write('\n'.join(lines) + '\n' + (notes or NOTES + '\n'))
 
 
-def main():
+def load_results(names: List[str], out_root: str) -> Dict[str, dict]:
+    """The saved results of earlier runs, so a partial sweep keeps them."""
+    results = {}
+    for name in names:
+        path = osp.join(out_root, name, RESULT)
+        if osp.isfile(path):
+            with open(path) as f:
+                results[name] = json.load(f)
+    return results
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--only', nargs='+', choices=sorted(RUNS))
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        help='train every run this many epochs (default: the demo\'s 5); '
+        'use a --work-root and --out of its own')
     parser.add_argument('--work-root', default='work_dirs/ablations')
     parser.add_argument('--out', default='docs/ablations.md')
-    args = parser.parse_args()
-    sh([sys.executable, 'tools/prepare_demo_data.py'])
+    parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='rewrite the report from the runs saved under --work-root')
+    args = parser.parse_args(argv)
     out_md = osp.join(ROOT, args.out)
+    out_png = out_md.replace('.md', '_std.png')
+    out_root = osp.join(ROOT, args.work_root)
     os.makedirs(osp.dirname(out_md), exist_ok=True)
-    results = {}
-    for name in args.only or list(RUNS):
-        results[name] = run_one(name, RUNS[name][0],
-                                osp.join(ROOT, args.work_root))
-        summary = {k: v for k, v in results[name].items() if k != 'curve'}
-        print(name, json.dumps(summary), flush=True)
-        # rewritten after every run, so an interrupted sweep keeps its rows
-        write_report(results, out_md, out_md.replace('.md', '_std.png'))
+    # every row the work root holds, in RUNS order, the new ones replacing
+    results = load_results(list(RUNS), out_root)
+    if not args.report_only:
+        sh([sys.executable, 'tools/prepare_demo_data.py'])
+        for name in args.only or list(RUNS):
+            res = run_one(name, RUNS[name][0], out_root, args.epochs)
+            results[name] = res
+            summary = {k: v for k, v in res.items() if k != 'curve'}
+            print(name, json.dumps(summary), flush=True)
+            # rewritten after every run, so an interrupted sweep keeps rows
+            results = {n: results[n] for n in RUNS if n in results}
+            write_report(results, out_md, out_png)
+    if not results:
+        raise SystemExit(f'no saved runs under {out_root}')
+    write_report({n: results[n]
+                  for n in RUNS if n in results}, out_md, out_png)
     print(f'wrote {out_md}')
+    return results
 
 
 if __name__ == '__main__':

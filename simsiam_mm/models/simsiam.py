@@ -24,6 +24,22 @@ from .losses import SIMILARITIES, SYMMETRIES, simsiam_loss
 Views = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
+def effective_rank(z: torch.Tensor) -> torch.Tensor:
+    """Effective rank of a batch of z/||z||, as a fraction of min(N, d).
+
+    exp of the entropy of the normalised singular values (Roy & Vetterli,
+    2007): 1 when the batch spreads evenly over min(N, d) directions,
+    1/min(N, d) when every sample lies on one line. It sees the collapse
+    ``z_std`` cannot: with the projector's output BN (no affine) a
+    collapse to z = +-v keeps every channel's std, so z_std stays at
+    1/sqrt(d), while the rank falls to one direction.
+    """
+    s = torch.linalg.svdvals(F.normalize(z.detach().float(), dim=1))
+    p = s / s.sum().clamp_min(1e-12)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum()
+    return entropy.exp() / min(z.shape)
+
+
 def _build(cfg: Union[dict, nn.Module]) -> nn.Module:
     """Build a sub-module in this scope, whatever the caller's scope is.
 
@@ -129,8 +145,9 @@ class SimSiam(BaseModel):
 
         Monitors (no extra forward): ``z_std``, the per-channel std of
         z/||z|| averaged over channels (Fig. 2: about 1/sqrt(d) when
-        healthy, 0 when collapsed), and ``z_cos``, the mean cosine
-        similarity of the two views' projections.
+        healthy, 0 when collapsed); ``z_cos``, the mean cosine
+        similarity of the two views' projections; and ``z_rank``, see
+        :func:`effective_rank`.
         """
         if isinstance(inputs, torch.Tensor) or len(inputs) < 2:
             raise ValueError('SimSiam needs a list of at least two views per '
@@ -148,7 +165,8 @@ class SimSiam(BaseModel):
             z_std = torch.stack(
                 [F.normalize(z, dim=1).std(dim=0).mean() for z in zs]).mean()
             z_cos = F.cosine_similarity(zs[0], zs[1], dim=1).mean()
-        return dict(loss=loss, z_std=z_std, z_cos=z_cos)
+            z_rank = torch.stack([effective_rank(z) for z in zs]).mean()
+        return dict(loss=loss, z_std=z_std, z_cos=z_cos, z_rank=z_rank)
 
     def forward(
         self,

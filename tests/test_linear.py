@@ -190,10 +190,12 @@ def test_trainable_stage_is_caught(digits, pretrained, tmp_path):
         runner.train()
 
 
-def test_missing_checkpoint_is_an_error(digits, tmp_path):
-    # the config's default path (no pretraining run here)
+def test_missing_checkpoint_is_an_error(digits, tmp_path, monkeypatch):
+    # the path SIMSIAM_CKPT names does not exist
+    missing = str(tmp_path / 'no_run' / 'epoch_5.pth')
+    monkeypatch.setenv('SIMSIAM_CKPT', missing)
     runner = Runner.from_cfg(linear_cfg(digits, str(tmp_path / 'a')))
-    with pytest.raises(FileNotFoundError, match='epoch_10.pth not found'):
+    with pytest.raises(FileNotFoundError, match='epoch_5.pth not found'):
         runner.train()
     runner = Runner.from_cfg(
         linear_cfg(digits, str(tmp_path / 'b'), checkpoint=''))
@@ -209,12 +211,20 @@ def _resolved(cfg):
     return runner.model.backbone.init_cfg
 
 
-def test_checkpoint_override_either_way(digits, pretrained, tmp_path):
+def test_checkpoint_override_either_way(digits, pretrained, tmp_path,
+                                        monkeypatch):
     init_key = 'model.backbone.init_cfg.checkpoint'
     for options in ({'checkpoint': pretrained}, {init_key: pretrained}):
         init_cfg = _resolved(linear_cfg(digits, str(tmp_path), **options))
         assert init_cfg == dict(
             type='Pretrained', checkpoint=pretrained, prefix='backbone.')
+    # SIMSIAM_CKPT, the variable the transfer configs read, names it too
+    monkeypatch.setenv('SIMSIAM_CKPT', pretrained)
+    init_cfg = _resolved(linear_cfg(digits, str(tmp_path)))
+    assert init_cfg['checkpoint'] == pretrained
+    monkeypatch.delenv('SIMSIAM_CKPT')
+    default = Config.fromfile(CONFIG).checkpoint
+    assert default == 'work_dirs/demo/epoch_5.pth'  # what `make demo` writes
     both = {'checkpoint': pretrained, init_key: pretrained + '.other'}
     with pytest.raises(ValueError, match='disagree'):
         _resolved(linear_cfg(digits, str(tmp_path), **both))

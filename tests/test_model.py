@@ -356,3 +356,18 @@ def test_effective_rank_sees_the_collapse_z_std_cannot():
     onehots = torch.eye(d)[torch.arange(n) % k]
     assert effective_rank(onehots).item() == pytest.approx(k / n, rel=1e-4)
     assert effective_rank(healthy.bfloat16()).dtype == torch.float32
+    # a diverged batch gives NaN (for the NaN guard), not a solver error
+    for bad in (float('nan'), float('inf')):
+        broken = healthy.clone()
+        broken[3, 5] = bad
+        assert torch.isnan(effective_rank(broken))
+        assert torch.isnan(effective_rank(torch.full((n, d), bad)))
+    # the Gram-matrix shortcut equals the definition through svdvals, for a
+    # batch smaller and larger than d
+    for shape in ((64, 128), (300, 32)):
+        z = torch.randn(*shape) * torch.linspace(0.1, 5, shape[1])
+        s = torch.linalg.svdvals(F.normalize(z, dim=1))
+        p = s / s.sum()
+        expected = (-(p * p.log()).sum()).exp() / min(shape)
+        assert effective_rank(z).item() == pytest.approx(
+            expected.item(), rel=1e-4)

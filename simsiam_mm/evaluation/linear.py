@@ -4,7 +4,9 @@ The official ``main_lincls.py`` asserts, after training, that no backbone
 weight moved. Here that is code run by every linear config:
 
 * the config names the pretraining checkpoint with ONE top-level variable,
-  ``checkpoint = 'work_dirs/.../epoch_N.pth'``, overridable with
+  ``checkpoint = '{{$SIMSIAM_CKPT:work_dirs/.../epoch_N.pth}}'`` in the
+  shipped configs, so the environment variable ``SIMSIAM_CKPT`` names it
+  as it does for the mmdet transfer configs; overridable with
   ``--cfg-options checkpoint=PATH``. mmengine's ``--cfg-options`` does not
   re-evaluate values derived from it, so :class:`LinearEvalHook` reads
   ``runner.cfg.checkpoint`` at ``before_run`` and writes
@@ -163,13 +165,14 @@ class LinearEvalHook(Hook):
         if not path:
             raise ValueError(
                 'linear evaluation needs the pretraining checkpoint: set '
-                '`checkpoint = PATH` in the config or pass --cfg-options '
-                'checkpoint=PATH')
+                'the environment variable SIMSIAM_CKPT=PATH (read by the '
+                'shipped configs), `checkpoint = PATH` in the config or '
+                'pass --cfg-options checkpoint=PATH')
         if not osp.isfile(path):
             raise FileNotFoundError(
-                f'pretraining checkpoint {path} not found; pass '
-                '--cfg-options checkpoint=PATH (the epoch_N.pth of a '
-                'SimSiam run)')
+                f'pretraining checkpoint {path} not found; set '
+                'SIMSIAM_CKPT=PATH or pass --cfg-options checkpoint=PATH '
+                '(the epoch_N.pth of a SimSiam run)')
         backbone.init_cfg = dict(
             type='Pretrained', checkpoint=path, prefix=self.prefix)
         self.path = path

@@ -6,7 +6,7 @@
 # momentum 0.9, cosine; train RandomResizedCrop 32 + flip, test the plain
 # 32 px images. Runs on CPU.
 #
-#   SIMSIAM_CKPT=work_dirs/simsiam_r18-cifar_1xb64_digits-demo/epoch_10.pth \
+#   SIMSIAM_CKPT=work_dirs/demo/epoch_5.pth \
 #       python tools/train.py configs/benchmarks/finetune/<this file>
 _base_ = [
     '../../_base_/datasets/digits_linear.py',

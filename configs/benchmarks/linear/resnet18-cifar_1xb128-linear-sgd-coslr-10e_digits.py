@@ -9,15 +9,18 @@
 # same accuracy after loss spikes and 1.0 diverges (pooled features of the
 # demo have norms near 10).
 #
-#   python tools/train.py configs/benchmarks/linear/<this file> \
-#       --cfg-options checkpoint=work_dirs/<demo run>/epoch_10.pth
+#   SIMSIAM_CKPT=work_dirs/demo/epoch_5.pth \
+#       python tools/train.py configs/benchmarks/linear/<this file>
+#
+# (or --cfg-options checkpoint=PATH; SIMSIAM_CKPT is read by every
+# benchmark config, linear, fine-tune and mmdet transfer alike)
 _base_ = [
     '_base_/resnet18-cifar_linear.py',
     '../../_base_/datasets/digits_linear.py',
     '../../_base_/default_runtime.py',
 ]
 
-checkpoint = 'work_dirs/simsiam_r18-cifar_1xb64_digits-demo/epoch_10.pth'
+checkpoint = '{{$SIMSIAM_CKPT:work_dirs/demo/epoch_5.pth}}'
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(init_cfg=dict(checkpoint=checkpoint)))

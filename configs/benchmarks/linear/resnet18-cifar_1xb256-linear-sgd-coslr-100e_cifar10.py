@@ -5,16 +5,18 @@
 # 256, momentum 0.9, weight decay 0, cosine over 100 epochs, train
 # RandomResizedCrop 32 + flip. One GPU, or a few hours on CPU.
 #
-#   python tools/train.py configs/benchmarks/linear/<this file> \
-#       --cfg-options checkpoint=work_dirs/<cifar run>/epoch_800.pth
+#   SIMSIAM_CKPT=work_dirs/<cifar run>/epoch_800.pth \
+#       python tools/train.py configs/benchmarks/linear/<this file>
+#
+# (or --cfg-options checkpoint=PATH; SIMSIAM_CKPT is read by every
+# benchmark config, linear, fine-tune and mmdet transfer alike)
 _base_ = [
     '_base_/resnet18-cifar_linear.py',
     '../../_base_/datasets/cifar10_linear.py',
     '../../_base_/default_runtime.py',
 ]
 
-checkpoint = ('work_dirs/simsiam_r18-cifar_1xb512-coslr-800e_cifar10/'
-              'epoch_800.pth')
+checkpoint = '{{$SIMSIAM_CKPT:work_dirs/simsiam_r18-cifar_1xb512-coslr-800e_cifar10/epoch_800.pth}}'  # noqa: E501
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(init_cfg=dict(checkpoint=checkpoint)))

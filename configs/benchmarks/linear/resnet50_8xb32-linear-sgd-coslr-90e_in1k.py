@@ -4,15 +4,18 @@
 # 0, cosine over 90 epochs. Same frozen backbone, head and augmentation as
 # the LARS config.
 #
-#   tools/dist_train.sh configs/benchmarks/linear/<this file> 8 \
-#       --cfg-options checkpoint=work_dirs/simsiam_r50_8xb32/epoch_100.pth
+#   SIMSIAM_CKPT=work_dirs/simsiam_r50_8xb32/epoch_100.pth \
+#       tools/dist_train.sh configs/benchmarks/linear/<this file> 8
+#
+# (or --cfg-options checkpoint=PATH; SIMSIAM_CKPT is read by every
+# benchmark config, linear, fine-tune and mmdet transfer alike)
 _base_ = [
     '_base_/resnet50_linear.py',
     '../../_base_/datasets/imagenet_linear.py',
     '../../_base_/default_runtime.py',
 ]
 
-checkpoint = 'work_dirs/simsiam_r50_8xb32/epoch_100.pth'
+checkpoint = '{{$SIMSIAM_CKPT:work_dirs/simsiam_r50_8xb32/epoch_100.pth}}'
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(init_cfg=dict(checkpoint=checkpoint)))

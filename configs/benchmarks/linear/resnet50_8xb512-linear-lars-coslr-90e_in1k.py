@@ -6,8 +6,11 @@
 # train RandomResizedCrop 224 + flip, test resize 256 + centre crop 224.
 # Paper: 68.1 top-1 after 100 pretraining epochs (batch 256 or 512).
 #
-#   tools/dist_train.sh configs/benchmarks/linear/<this file> 8 \
-#       --cfg-options checkpoint=work_dirs/simsiam_r50_8xb32/epoch_100.pth
+#   SIMSIAM_CKPT=work_dirs/simsiam_r50_8xb32/epoch_100.pth \
+#       tools/dist_train.sh configs/benchmarks/linear/<this file> 8
+#
+# (or --cfg-options checkpoint=PATH; SIMSIAM_CKPT is read by every
+# benchmark config, linear, fine-tune and mmdet transfer alike)
 #
 # LinearEvalHook loads `checkpoint` (a missing file is an error) and checks
 # after training that every backbone weight and BN statistic is unchanged.
@@ -17,7 +20,7 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-checkpoint = 'work_dirs/simsiam_r50_8xb32/epoch_100.pth'
+checkpoint = '{{$SIMSIAM_CKPT:work_dirs/simsiam_r50_8xb32/epoch_100.pth}}'
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(init_cfg=dict(checkpoint=checkpoint)))

@@ -57,6 +57,8 @@ def main() -> None:
          f"{rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f}"),
         ('collapse std x sqrt(d), last (1 = healthy, 0 = collapsed)',
          f"{rows[-1]['z_std'] * dim ** 0.5:.2f}"),
+        ('effective rank of z, last (fraction of min(N, d))',
+         f"{rows[-1].get('z_rank', float('nan')):.2f}"),
         ('wall time (min)', f'{minutes:.1f}'),
         ('checkpoint', osp.relpath(ckpt, ROOT)),
         ('plots', osp.relpath(osp.join(work_dir, 'plots'), ROOT)),

@@ -98,3 +98,29 @@ def test_recipe_numbers(name):
         assert cfg.model.backbone.type == 'ResNet_CIFAR'
         views = cfg.train_dataloader.dataset.pipeline[0]
         assert views.blur_prob == 0
+
+
+@pytest.mark.parametrize('path', [
+    'benchmarks/linear/resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py',
+    'benchmarks/finetune/resnet18-cifar_1xb128-ft-coslr-10e_digits.py',
+])
+def test_digits_downstream_configs_take_the_demo_backbone(path):
+    """`make demo`'s checkpoint loads into the digits linear and fine-tune
+    configs: same backbone tensors (names and shapes), and the classifier
+    reads the width the backbone pools to."""
+    demo = Config.fromfile(REPO / 'configs' /
+                           'simsiam_r18-cifar_1xb64_digits-demo.py')
+    demo_backbone = _build(demo).backbone.state_dict()
+    cfg = Config.fromfile(REPO / 'configs' / path)
+    cfg.model.backbone.pop('init_cfg', None)
+    cfg.model.pop('init_cfg', None)
+    model = _build(cfg)
+    assert {
+        k: v.shape
+        for k, v in model.backbone.state_dict().items()
+    } == {
+        k: v.shape
+        for k, v in demo_backbone.items()
+    }
+    pooled = model.neck(model.backbone(torch.zeros(2, 3, 32, 32)))
+    assert pooled[-1].shape[1] == cfg.model.head.in_channels

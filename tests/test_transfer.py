@@ -44,8 +44,7 @@ def _simsiam_checkpoint(model_cfg: str, path: str) -> dict:
     real SGD step of ResNet-50 costs ~10 s of the test budget on 2 cores.)
     """
     torch.manual_seed(0)
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', '_base_', 'models', model_cfg))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', model_cfg))
     with DefaultScope.overwrite_default_scope('simsiam_mm'):
         model = revert_sync_batchnorm(MODELS.build(cfg.model))
     model.init_weights()
@@ -66,13 +65,16 @@ def _simsiam_checkpoint(model_cfg: str, path: str) -> dict:
 @pytest.fixture(scope='module')
 def r50_ckpt(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('ckpt') / 'simsiam_r50.pth')
-    return path, _simsiam_checkpoint('simsiam_r50.py', path)
+    return path, _simsiam_checkpoint('_base_/models/simsiam_r50.py', path)
 
 
 @pytest.fixture(scope='module')
 def r18_ckpt(tmp_path_factory):
+    # the demo recipe (half-width CIFAR ResNet-18), what the digits
+    # fine-tune config takes
     path = str(tmp_path_factory.mktemp('ckpt') / 'simsiam_r18_cifar.pth')
-    return path, _simsiam_checkpoint('simsiam_r18_cifar.py', path)
+    return path, _simsiam_checkpoint('simsiam_r18-cifar_1xb64_digits-demo.py',
+                                     path)
 
 
 # --------------------------------------------------------- tiny datasets

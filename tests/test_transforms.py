@@ -489,13 +489,19 @@ def test_batch_params_match_the_cpu_distribution():
     assert lo[0] >= 0.6 and hi[0] <= 1.4 and lo[3] >= -0.1 and hi[3] <= 0.1
 
 
-def test_device_preprocessor_views():
+def _device_preprocessor_and_images(blur_prob):
     pre = MODELS.build(
-        dict(type='SimSiamDeviceAugPreprocessor', size=32, blur_prob=0.))
+        dict(
+            type='SimSiamDeviceAugPreprocessor', size=32, blur_prob=blur_prob))
     imgs = [
         torch.from_numpy(colourful(40, 48, s)).permute(2, 0, 1)
         for s in range(4)
     ]
+    return pre, imgs
+
+
+def test_device_preprocessor_views():
+    pre, imgs = _device_preprocessor_and_images(blur_prob=0.)
     torch.manual_seed(0)
     out = pre(dict(inputs=imgs, data_samples=None), training=True)
     v1, v2 = out['inputs']
@@ -511,14 +517,14 @@ def test_device_preprocessor_views():
         pre(dict(inputs=torch.zeros(1, 3, 8, 8)), training=True)
 
 
-def test_device_preprocessor_under_bf16_autocast():
-    """mmengine runs the data preprocessor inside AMP autocast (--amp)."""
-    pre = MODELS.build(
-        dict(type='SimSiamDeviceAugPreprocessor', size=32, blur_prob=0.5))
-    imgs = [
-        torch.from_numpy(colourful(40, 48, s)).permute(2, 0, 1)
-        for s in range(4)
-    ]
+@pytest.mark.parametrize('gpu_present', [False, True])
+def test_device_preprocessor_under_bf16_autocast(gpu_present, monkeypatch):
+    """mmengine runs the data preprocessor inside AMP autocast (--amp).
+
+    With ``gpu_present`` a CPU run happens on a machine that has a GPU:
+    the CPU autocast must still be the one turned off."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: gpu_present)
+    pre, imgs = _device_preprocessor_and_images(blur_prob=0.5)
     torch.manual_seed(0)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         views = pre(dict(inputs=imgs), training=True)['inputs']

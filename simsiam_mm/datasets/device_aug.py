@@ -356,8 +356,9 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
         context; the augmentation itself runs in float32 (its indexed
         writes need matching dtypes), and the model casts as it computes.
         """
-        device_type = 'cuda' if torch.cuda.is_available() else 'cpu'
-        with torch.autocast(device_type, enabled=False):
+        # the autocast of the device the batch is moved to (a CPU run on a
+        # machine that has a GPU autocasts on the CPU)
+        with torch.autocast(self.device.type, enabled=False):
             return self._forward(data, training)
 
     def _forward(self, data: dict, training: bool) -> dict:

@@ -29,15 +29,23 @@ custom_imports = dict(
 simsiam_checkpoint = '{{$SIMSIAM_CKPT:SIMSIAM_CKPT-unset}}'
 
 num_classes = 10
+# the demo recipe's half width (configs/simsiam_r18-cifar_1xb64_digits-
+# demo.py); 64 for a full-width CIFAR ResNet-18 pretraining
+width = 32
 model = dict(
     type='ImageClassifier',
     data_preprocessor=_base_.data_preprocessor,
-    backbone=dict(type='ResNet_CIFAR', depth=18, norm_cfg=dict(type='BN')),
+    backbone=dict(
+        type='ResNet_CIFAR',
+        depth=18,
+        stem_channels=width,
+        base_channels=width,
+        norm_cfg=dict(type='BN')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
         num_classes=num_classes,
-        in_channels=512,
+        in_channels=width * 8,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, ),
         init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)),

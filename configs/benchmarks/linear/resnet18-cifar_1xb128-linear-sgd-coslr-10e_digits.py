@@ -21,9 +21,16 @@ _base_ = [
 ]
 
 checkpoint = '{{$SIMSIAM_CKPT:work_dirs/demo/epoch_5.pth}}'
+# the demo recipe's half width (configs/simsiam_r18-cifar_1xb64_digits-
+# demo.py); 64 for a full-width CIFAR ResNet-18 pretraining
+width = 32
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
-    backbone=dict(init_cfg=dict(checkpoint=checkpoint)))
+    backbone=dict(
+        stem_channels=width,
+        base_channels=width,
+        init_cfg=dict(checkpoint=checkpoint)),
+    head=dict(in_channels=width * 8))
 
 batch_size = 128
 lr = 0.1

@@ -45,8 +45,10 @@ TORCH_STUB = {
     "from types import SimpleNamespace\n__version__ = '2.14.1+cpu'\n"
     'cuda = SimpleNamespace(is_available=lambda: False)\n'
     'version = SimpleNamespace(cuda=None)\n',
-    'torch/utils/__init__.py': '',
-    'torch/utils/cpp_extension.py': 'CUDA_HOME = None\n',
+    'torch/utils/__init__.py':
+    '',
+    'torch/utils/cpp_extension.py':
+    'CUDA_HOME = None\n',
 }
 
 STACK_CHECK = '''\
@@ -139,8 +141,7 @@ def setup_env(tmp_path):
         [sys.executable, '-m', 'venv', '--without-pip',
          osp.join(repo, venv)],
         check=True)
-    site, = glob.glob(osp.join(repo, venv, 'lib', 'python*',
-                               'site-packages'))
+    site, = glob.glob(osp.join(repo, venv, 'lib', 'python*', 'site-packages'))
     with open(osp.join(site, 'standin.pth'), 'w') as f:
         f.write(shim_site(tmp) + '\n')
     check = osp.join(tmp, 'check_stack.py')

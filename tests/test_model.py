@@ -300,8 +300,9 @@ def test_monitors_of_known_projections():
     # any z: per channel over the batch (dim 0), averaged over channels
     # and views, written out
     g = torch.Generator().manual_seed(0)
-    zs = [torch.randn(7, 6, generator=g) * torch.arange(1., 7.)
-          for _ in range(2)]
+    zs = [
+        torch.randn(7, 6, generator=g) * torch.arange(1., 7.) for _ in range(2)
+    ]
     expected = []
     for z in zs:
         u = z / z.norm(dim=1, keepdim=True)

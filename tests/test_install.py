@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import textwrap
 
 import pytest
 

@@ -58,6 +58,13 @@ def main(argv=None) -> str:
         keep = torch.from_numpy(np.unique(keep.round().astype(int)))
         feats, labels = feats[keep], labels[keep]
     feats = torch.nn.functional.normalize(feats, dim=1).numpy()
+    if np.ptp(feats, axis=0).max() < 1e-6:
+        # scikit-learn's Barnes-Hut t-SNE crashes (SIGSEGV) on such input
+        raise SystemExit(
+            f'tsne: the {len(labels)} feature vectors are all the same '
+            '(a collapsed model?): there is nothing to map. The kNN of '
+            'tools/knn_eval.py and the z_rank curve of tools/plot_run.py '
+            'show a collapse too.')
     perplexity = min(args.perplexity, (len(labels) - 1) / 3)
     emb = TSNE(
         n_components=2,

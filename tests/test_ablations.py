@@ -20,6 +20,8 @@ import simsiam_mm  # noqa: F401
 from simsiam_mm.models import negative_similarity
 from simsiam_mm.registry import DATASETS, MODELS
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ABLATIONS = sorted(glob.glob(osp.join(ROOT, 'configs/ablations/*.py')))
 DEMO = osp.join(ROOT, 'configs', 'simsiam_r18-cifar_1xb64_digits-demo.py')

@@ -19,6 +19,8 @@ from simsiam_mm.evaluation import extract_features, knn
 from simsiam_mm.evaluation.build import build_loader, build_model, load_config
 from simsiam_mm.evaluation.knn import knn_evaluate, nearest_neighbours
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 
 def reference_knn(train_feats, train_labels, val_feats, val_labels, k, t,
                   num_classes):

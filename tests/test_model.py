@@ -1,30 +1,37 @@
 """SimSiam model, heads and loss against the paper and mmpretrain."""
 import copy
+import functools
+import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from torch import nn
 
 from simsiam_mm.models import (SimSiam, SimSiamPredictor, SimSiamProjector,
                                negative_similarity, simsiam_loss)
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@functools.lru_cache()
+def _cifar_model() -> dict:
+    path = osp.join(ROOT, 'configs', '_base_', 'models',
+                    'simsiam_r18_cifar.py')
+    return Config.fromfile(path).model.to_dict()
+
 
 def tiny_cfg(dim=64, **kwargs):
-    """A small but real SimSiam: CIFAR ResNet-18, d = 64, bottleneck d/4."""
-    cfg = dict(
-        backbone=dict(type='ResNet_CIFAR', depth=18, zero_init_residual=True),
-        neck=dict(
-            type='SimSiamProjector',
-            in_channels=512,
-            hid_channels=dim,
-            out_channels=dim,
-            num_layers=3),
-        head=dict(
-            type='SimSiamPredictor',
-            in_channels=dim,
-            hid_channels=dim // 4,
-            out_channels=dim))
+    """The shipped CIFAR SimSiam (ResNet-18, 2-layer projector) at d = 64,
+    the predictor's bottleneck d/4; ``kwargs`` replace its entries."""
+    cfg = copy.deepcopy(_cifar_model())
+    del cfg['type'], cfg['data_preprocessor']
+    cfg['neck'].update(hid_channels=dim, out_channels=dim)
+    cfg['head'].update(
+        in_channels=dim, hid_channels=dim // 4, out_channels=dim)
     cfg.update(kwargs)
     return cfg
 
@@ -370,18 +377,9 @@ def test_equal_to_mmpretrain_simsiam():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         theirs = _build_theirs(PRETRAIN_MODELS, backbone, dim, hid)
     assert type(theirs).__module__.startswith('mmpretrain.')
-    ours = SimSiam(
-        backbone=backbone,
-        neck=dict(
-            type='SimSiamProjector',
-            in_channels=512,
-            hid_channels=dim,
-            out_channels=dim),
-        head=dict(
-            type='SimSiamPredictor',
-            in_channels=dim,
-            hid_channels=hid,
-            out_channels=dim))
+    cfg = tiny_cfg(dim, backbone=backbone)  # the bottleneck: hid = dim / 4
+    cfg['neck']['num_layers'] = 3  # the ImageNet projector, as theirs
+    ours = SimSiam(**cfg)
     theirs.init_weights()
     # perturb BN affine so that the copy is checked on non-trivial values
     for m in theirs.modules():

@@ -47,13 +47,7 @@ def digits(tmp_path_factory):
         val_per_class=10)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on two shared cores are slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _loader(cfg, root, **kwargs):

@@ -104,7 +104,7 @@ def shim_site(folder: str) -> str:
     for name in ('pip', 'setuptools', 'wheel', 'pkg_resources',
                  '_distutils_hack'):
         spec = importlib.util.find_spec(name)
-        assert spec, f'{name} is not in {sys.prefix} (install.sh puts it there)'
+        assert spec, f'{name} is not in {sys.prefix} (install.sh installs it)'
         pkg = osp.dirname(spec.origin)
         os.symlink(pkg, osp.join(site, name))
         dists = glob.glob(osp.join(osp.dirname(pkg), f'{name}-*.dist-info'))

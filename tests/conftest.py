@@ -12,3 +12,14 @@ def _default_scope_per_test():
     """
     with DefaultScope.overwrite_default_scope('simsiam_mm'):
         yield
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on two shared cores, two threads are slower
+    (use with ``pytestmark = pytest.mark.usefixtures('one_thread')``)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

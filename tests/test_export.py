@@ -21,14 +21,7 @@ import extract_backbone  # noqa: E402
 
 sys.path.pop(0)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on two shared cores are slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _randomise(module):

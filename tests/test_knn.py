@@ -1,5 +1,6 @@
 """Weighted kNN (InstDisc protocol), feature extraction and the kNN and
 t-SNE tools."""
+import copy
 import importlib
 import json
 import math
@@ -17,6 +18,8 @@ from torch import nn
 from simsiam_mm.evaluation import extract_features, knn
 from simsiam_mm.evaluation.build import build_loader, build_model, load_config
 from simsiam_mm.evaluation.knn import knn_evaluate, nearest_neighbours
+
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def reference_knn(train_feats, train_labels, val_feats, val_labels, k, t,
@@ -229,32 +232,8 @@ def _tool(name):
         sys.path.pop(0)
 
 
-def test_knn_eval_and_tsne_tools(tmp_path):
-    root = write_digits(str(tmp_path / 'digits'), 8, 3)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY.format(root=ROOT))
-    options = ['--cfg-options'] + [
-        f'knn_{s}_dataloader.{k}' for s in ('train', 'val')
-        for k in (f'dataset.data_root={root}', 'num_workers=0',
-                  'persistent_workers=False')
-    ]
-    # a checkpoint that is exactly the seed-0 random init
-    torch.manual_seed(0)
-    model = build_model(load_config(str(config)), None, 'cpu')
-    ckpt = str(tmp_path / 'init.pth')
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
-
-    knn_eval = _tool('knn_eval')
-    out = str(tmp_path / 'knn.json')
-    report = knn_eval.main(
-        [str(config), ckpt, '--k', '3', '200', '--out', out] + options)
-    with open(out) as f:
-        assert json.load(f) == report
-    assert (report['num_train'], report['num_val']) == (80, 30)
-    assert report['results']['200']['k_used'] == 80  # clamped
-    assert report['results']['3']['k_used'] == 3
-    # the same numbers as the library on the same features
-    cfg = load_config(str(config), None)
+def _features(model, cfg, root):
+    cfg = copy.deepcopy(cfg)
     cfg.merge_from_dict({
         f'knn_{s}_dataloader':
         dict(
@@ -263,21 +242,109 @@ def test_knn_eval_and_tsne_tools(tmp_path):
             dataset=dict(data_root=root))
         for s in ('train', 'val')
     })
-    feats = [
+    return [
         extract_features(model, build_loader(cfg, f'knn_{s}_dataloader'))
         for s in ('train', 'val')
     ]
-    direct = knn_evaluate(*feats[0], *feats[1], ks=(3, 200))
-    for k in ('3', '200'):
-        assert report['results'][k]['top1'] == direct[f'top1_k{k}']
-        assert report['results'][k]['top5'] == direct[f'top5_k{k}']
-    # --random-init with the same seed is the same network
-    rand = knn_eval.main([str(config), '--random-init', '--k', '3', '200'] +
-                         options)
-    assert rand['results'] == report['results']
+
+
+def test_knn_eval_and_tsne_tools(tmp_path, monkeypatch):
+    root = write_digits(str(tmp_path / 'digits'), 8, 3)
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY.format(root=ROOT))
+    options = ['--cfg-options'] + [
+        f'knn_{s}_dataloader.{k}' for s in ('train', 'val')
+        for k in (f'dataset.data_root={root}', 'num_workers=0',
+                  'persistent_workers=False')
+    ]
+    cfg = load_config(str(config))
+    torch.manual_seed(0)
+    random_init = build_model(cfg, None, 'cpu')
+    # a checkpoint that is NOT the seed-0 random init: every backbone
+    # tensor moved, BN statistics included
+    trained = copy.deepcopy(random_init)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, t in trained.backbone.state_dict().items():
+            if name.endswith('running_var'):
+                t.uniform_(0.5, 1.5, generator=g)
+            elif t.is_floating_point():
+                t.add_(0.1 * torch.randn(t.shape, generator=g))
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(state_dict=trained.state_dict()), ckpt)
+
+    knn_eval = _tool('knn_eval')
+    used = []  # the backbone each run extracted features with
+    split_features = knn_eval.split_features
+
+    def spy(cfg, model, split):
+        used.append({
+            k: v.clone()
+            for k, v in model.backbone.state_dict().items()
+        })
+        return split_features(cfg, model, split)
+
+    monkeypatch.setattr(knn_eval, 'split_features', spy)
+    out = str(tmp_path / 'knn.json')
+    report = knn_eval.main(
+        [str(config), ckpt, '--k', '3', '200', '--out', out] + options)
+    with open(out) as f:
+        assert json.load(f) == report
+    assert (report['num_train'], report['num_val']) == (80, 30)
+    assert report['results']['200']['k_used'] == 80  # clamped
+    assert report['results']['3']['k_used'] == 3
+    # the checkpoint's backbone, bit for bit, gave the features
+    assert len(used) == 2
+    for state in used:
+        for k, v in trained.backbone.state_dict().items():
+            assert torch.equal(state[k], v), k
+    # the same numbers as the library on the same features
+    for model, argv in ((trained, [ckpt]), (random_init, ['--random-init'])):
+        direct = knn_evaluate(
+            *_features(model, cfg, root)[0],
+            *_features(model, cfg, root)[1],
+            ks=(3, 200))
+        got = report if model is trained else knn_eval.main(
+            [str(config)] + argv + ['--k', '3', '200'] + options)
+        for k in ('3', '200'):
+            assert got['results'][k]['top1'] == direct[f'top1_k{k}']
+            assert got['results'][k]['top5'] == direct[f'top5_k{k}']
+    # --random-init with the same seed is the seed-0 network
+    for k, v in random_init.backbone.state_dict().items():
+        assert torch.equal(used[-1][k], v), k
+    assert not torch.equal(used[0]['conv1.weight'], used[-1]['conv1.weight'])
 
     png = _tool('tsne').main([
         str(config), ckpt, '--iters', '250', '--out',
         str(tmp_path / 'tsne.png')
     ] + options)
     assert osp.getsize(png) > 10000
+
+    # a collapsed backbone (every image gives the same feature) is a clear
+    # error, not a crash inside scikit-learn's t-SNE
+    with torch.no_grad():
+        for name, t in trained.backbone.state_dict().items():
+            if t.is_floating_point():
+                t.fill_(1.0 if 'running_var' in name or 'bias' in name else 0)
+    collapsed = str(tmp_path / 'collapsed.pth')
+    torch.save(dict(state_dict=trained.state_dict()), collapsed)
+    with pytest.raises(SystemExit, match='30 feature vectors are all the'):
+        _tool('tsne').main([str(config), collapsed] + options)
+
+
+def test_knn_eval_on_duplicated_points_is_perfect(tmp_path):
+    """The val split is the train split: every query finds itself at
+    cos = 1, so the k = 1 vote is right for all of them."""
+    root = write_digits(str(tmp_path / 'digits'), 5, 1)
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY.format(root=ROOT))
+    report = _tool('knn_eval').main([
+        str(config), '--random-init', '--k', '1', '--cfg-options',
+        'knn_val_dataloader.dataset.data_prefix=train'
+    ] + [
+        f'knn_{s}_dataloader.{k}' for s in ('train', 'val')
+        for k in (f'dataset.data_root={root}', 'num_workers=0',
+                  'persistent_workers=False')
+    ])
+    assert report['num_train'] == report['num_val'] == 50
+    assert report['results']['1'] == dict(top1=100.0, top5=100.0, k_used=1)

@@ -1,30 +1,37 @@
 """SimSiam model, heads and loss against the paper and mmpretrain."""
 import copy
+import functools
+import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from torch import nn
 
 from simsiam_mm.models import (SimSiam, SimSiamPredictor, SimSiamProjector,
                                negative_similarity, simsiam_loss)
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@functools.lru_cache()
+def _cifar_model() -> dict:
+    path = osp.join(ROOT, 'configs', '_base_', 'models',
+                    'simsiam_r18_cifar.py')
+    return Config.fromfile(path).model.to_dict()
+
 
 def tiny_cfg(dim=64, **kwargs):
-    """A small but real SimSiam: CIFAR ResNet-18, d = 64, bottleneck d/4."""
-    cfg = dict(
-        backbone=dict(type='ResNet_CIFAR', depth=18, zero_init_residual=True),
-        neck=dict(
-            type='SimSiamProjector',
-            in_channels=512,
-            hid_channels=dim,
-            out_channels=dim,
-            num_layers=3),
-        head=dict(
-            type='SimSiamPredictor',
-            in_channels=dim,
-            hid_channels=dim // 4,
-            out_channels=dim))
+    """The shipped CIFAR SimSiam (ResNet-18, 2-layer projector) at d = 64,
+    the predictor's bottleneck d/4; ``kwargs`` replace its entries."""
+    cfg = copy.deepcopy(_cifar_model())
+    del cfg['type'], cfg['data_preprocessor']
+    cfg['neck'].update(hid_channels=dim, out_channels=dim)
+    cfg['head'].update(
+        in_channels=dim, hid_channels=dim // 4, out_channels=dim)
     cfg.update(kwargs)
     return cfg
 
@@ -166,20 +173,80 @@ def test_model_equals_algorithm_1(stop_gradient):
         torch.testing.assert_close(a.grad, b.grad, msg=name)
 
 
-def test_stop_gradient_switch_changes_encoder_gradients():
+def _twin(**switch):
+    """The tiny model and a copy built with ``switch``, same weights."""
     torch.manual_seed(0)
-    with_sg = SimSiam(**tiny_cfg())
-    without = copy.deepcopy(with_sg)
-    without.stop_gradient = False
+    base = SimSiam(**tiny_cfg())
+    other = SimSiam(**tiny_cfg(**switch))
+    other.load_state_dict(base.state_dict())
+    return base, other
+
+
+def test_stop_gradient_switch_changes_encoder_gradients():
+    with_sg, without = _twin(stop_gradient=False)  # through the constructor
     xs = views()
-    with_sg(xs, mode='loss')['loss'].backward()
-    without(xs, mode='loss')['loss'].backward()
+    loss_sg = with_sg(xs, mode='loss')['loss']
+    loss = without(xs, mode='loss')['loss']
+    torch.testing.assert_close(loss_sg, loss)  # the same value ...
+    loss_sg.backward()
+    loss.backward()
     g1 = with_sg.neck.mlp[0].weight.grad
     g2 = without.neck.mlp[0].weight.grad
-    assert not torch.allclose(g1, g2, atol=1e-7)
+    assert not torch.allclose(g1, g2, atol=1e-7)  # ... another gradient
     # the predictor sees the same gradient either way
     torch.testing.assert_close(with_sg.head.mlp[0].weight.grad,
                                without.head.mlp[0].weight.grad)
+
+
+def _reference_ce(model, xs, pairs):
+    """-softmax(z_j) . log softmax(p_i), averaged over the pairs (Sec. 4.6),
+    from the model's own encoder and predictor."""
+    zs = [model.encode(x) for x in xs]
+    ps = [model.head(z) for z in zs]
+    terms = [
+        -(zs[j].softmax(1) * ps[i].log_softmax(1)).sum(1).mean()
+        for i, j in pairs
+    ]
+    return sum(terms) / len(terms)
+
+
+def test_similarity_switch_sets_the_loss_value():
+    cosine, ce = _twin(similarity='cross_entropy')
+    xs = views()
+    got = ce(xs, mode='loss')['loss']
+    expected = _reference_ce(copy.deepcopy(cosine), xs, [(0, 1), (1, 0)])
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(
+        cosine(xs, mode='loss')['loss'], manual_loss(cosine, xs))
+    assert abs(got.item() - cosine(xs, mode='loss')['loss'].item()) > 0.1
+
+
+@pytest.mark.parametrize('symmetry, graded', [('symmetric', [0, 1]),
+                                              ('asymmetric', [0]),
+                                              ('asymmetric_2x', [0, 2])])
+def test_symmetry_switch_decides_which_views_get_gradient(symmetry, graded):
+    """With the stop-gradient only the views behind a prediction p_i get
+    a gradient: D(p1, z2) reaches x1, not x2 (Sec. 4.6)."""
+    _, model = _twin(symmetry=symmetry)
+    xs = [x.requires_grad_() for x in views(k=4)]
+    model(xs, mode='loss')['loss'].backward()
+    reached = [
+        i for i, x in enumerate(xs)
+        if x.grad is not None and x.grad.abs().sum() > 0
+    ]
+    assert reached == graded
+    # and the value is the mean of D over exactly those pairs
+    pairs = {
+        'symmetric': [(0, 1), (1, 0)],
+        'asymmetric': [(0, 1)],
+        'asymmetric_2x': [(0, 1), (2, 3)]
+    }[symmetry]
+    ref = copy.deepcopy(model)
+    zs = [ref.encode(x) for x in xs]
+    expected = sum(
+        negative_similarity(ref.head(zs[i]), zs[j])
+        for i, j in pairs) / len(pairs)
+    torch.testing.assert_close(model(xs, mode='loss')['loss'], expected)
 
 
 def test_bn_statistics_per_view_unless_opted_in():
@@ -203,10 +270,8 @@ def test_ablation_switches():
     frozen(xs[:2], mode='loss')['loss'].backward()
     assert all(p.grad is None for p in frozen.head.parameters())
     assert frozen.backbone.conv1.weight.grad is not None
-    asym2 = SimSiam(**tiny_cfg(symmetry='asymmetric_2x'))
-    assert torch.isfinite(asym2(xs, mode='loss')['loss'])
-    ce = SimSiam(**tiny_cfg(similarity='cross_entropy'))
-    assert ce(xs[:2], mode='loss')['loss'].item() > 0  # an entropy
+    with pytest.raises(ValueError, match='needs 4 views'):
+        SimSiam(**tiny_cfg(symmetry='asymmetric_2x'))(xs[:2], mode='loss')
     with pytest.raises(ValueError, match='symmetry'):
         SimSiam(**tiny_cfg(symmetry='both'))
     with pytest.raises(ValueError, match='at least two views'):
@@ -214,17 +279,47 @@ def test_ablation_switches():
 
 
 def test_collapse_monitor_values():
-    model = SimSiam(**tiny_cfg(dim=512))
-    model.eval()
     z = torch.randn(4096, 512)
     std = F.normalize(z, dim=1).std(0).mean()
     # Gaussian z: per-channel std of z/||z|| is 1/sqrt(d)
     assert std.item() == pytest.approx(512**-0.5, rel=0.05)
-    model.train()
+    model = SimSiam(**tiny_cfg(dim=512))
     out = model(views(n=16), mode='loss')
     assert 0 < out['z_std'].item() <= 1
-    collapsed = torch.ones(8, 512)
-    assert F.normalize(collapsed, dim=1).std(0).mean().item() == 0
+
+
+def _monitors(zs):
+    """The model's monitors when its encoder outputs ``zs``."""
+    model = SimSiam(**tiny_cfg(dim=zs[0].shape[1]))
+    outputs = iter(zs)
+    model.encode = lambda x: next(outputs)
+    return model(views(n=zs[0].shape[0]), mode='loss')
+
+
+def test_monitors_of_known_projections():
+    # collapsed: every sample has the same (non-constant) z. The std over
+    # the batch is 0 in every channel; over the channels it is not
+    v = torch.tensor([1., 2., 3., 4., 5., 6.])
+    out = _monitors([v.repeat(5, 1), -2 * v.repeat(5, 1)])
+    assert out['z_std'].item() == 0
+    assert out['z_cos'].item() == pytest.approx(-1.0)
+    assert out['z_rank'].item() == pytest.approx(1 / 5, rel=1e-4)
+    # any z: per channel over the batch (dim 0), averaged over channels
+    # and views, written out
+    g = torch.Generator().manual_seed(0)
+    zs = [
+        torch.randn(7, 6, generator=g) * torch.arange(1., 7.) for _ in range(2)
+    ]
+    expected = []
+    for z in zs:
+        u = z / z.norm(dim=1, keepdim=True)
+        var = ((u - u.mean(0))**2).sum(0) / (len(u) - 1)  # 6 channels
+        expected.append(var.sqrt().mean())
+    out = _monitors(zs)
+    assert out['z_std'].item() == pytest.approx(
+        (expected[0] + expected[1]).item() / 2, rel=1e-5)
+    cos = (F.normalize(zs[0], dim=1) * F.normalize(zs[1], dim=1)).sum(1)
+    assert out['z_cos'].item() == pytest.approx(cos.mean().item(), rel=1e-5)
 
 
 def test_modes_and_channels_last():
@@ -282,18 +377,9 @@ def test_equal_to_mmpretrain_simsiam():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         theirs = _build_theirs(PRETRAIN_MODELS, backbone, dim, hid)
     assert type(theirs).__module__.startswith('mmpretrain.')
-    ours = SimSiam(
-        backbone=backbone,
-        neck=dict(
-            type='SimSiamProjector',
-            in_channels=512,
-            hid_channels=dim,
-            out_channels=dim),
-        head=dict(
-            type='SimSiamPredictor',
-            in_channels=dim,
-            hid_channels=hid,
-            out_channels=dim))
+    cfg = tiny_cfg(dim, backbone=backbone)  # the bottleneck: hid = dim / 4
+    cfg['neck']['num_layers'] = 3  # the ImageNet projector, as theirs
+    ours = SimSiam(**cfg)
     theirs.init_weights()
     # perturb BN affine so that the copy is checked on non-trivial values
     for m in theirs.modules():

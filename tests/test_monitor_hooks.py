@@ -47,13 +47,7 @@ def digits(tmp_path_factory):
         val_per_class=10)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on two shared cores are slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _loader(cfg, root, **kwargs):
@@ -156,7 +150,7 @@ def test_hooks_fire_and_log_on_a_2_epoch_run(digits, tmp_path):
     written = plot_run.main([work_dir])
     assert set(written) == {'loss', 'collapse', 'knn', 'lr', 'curves'}
     assert all(osp.getsize(p) > 1000 for p in written.values())
-    series = plot_run.read_scalars(plot_run.find_scalars(work_dir))
+    series = plot_run.read_series(work_dir)
     assert plot_run.infer_dim(series) == DIM
     assert {'lr', 'lr_predictor'} <= set(series)
 

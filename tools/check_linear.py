@@ -7,20 +7,24 @@ Compares every ``backbone.*`` tensor of the linear classifier's checkpoint
 checkpoint, as the official ``main_lincls.py`` sanity check does. Exit code
 0 and one line when identical; 1 and the differing tensors otherwise.
 """
-import argparse
 import sys
 
-import simsiam_mm  # noqa: F401  (safe checkpoint loader)
-from simsiam_mm.evaluation.export import load_backbone
-from simsiam_mm.evaluation.linear import (BackboneChangedError,
-                                          check_backbone_unchanged)
+from _common import make_parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('linear_checkpoint')
-    parser.add_argument('pretrain_checkpoint')
+    parser = make_parser(__doc__)
+    parser.add_argument(
+        'linear_checkpoint',
+        help='checkpoint written by the linear evaluation (epoch_N.pth)')
+    parser.add_argument(
+        'pretrain_checkpoint',
+        help='the SimSiam checkpoint the linear evaluation started from')
     args = parser.parse_args(argv)
+    import simsiam_mm  # noqa: F401  (safe checkpoint loader)
+    from simsiam_mm.evaluation.export import load_backbone
+    from simsiam_mm.evaluation.linear import (BackboneChangedError,
+                                              check_backbone_unchanged)
     linear = load_backbone(args.linear_checkpoint)
     pretrained = load_backbone(args.pretrain_checkpoint)
     try:

@@ -6,23 +6,14 @@ initialisation with the weighted kNN, writes the curves and prints a table.
 
     python tools/demo.py [--config CONFIG] [--work-dir DIR]
 """
-import argparse
 import json
 import os.path as osp
-import subprocess
 import sys
 import time
 from typing import List
 
-from simsiam_mm.utils.logs import last_checkpoint, read_scalars
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO = 'configs/simsiam_r18-cifar_1xb64_digits-demo.py'
-
-
-def sh(cmd: List[str]) -> None:
-    print('+', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+from _common import (DEMO, ROOT, last_checkpoint, make_parser, model_dim,
+                     read_scalars, sh)
 
 
 def knn(config: str, args: List[str], out: str) -> dict:
@@ -32,9 +23,14 @@ def knn(config: str, args: List[str], out: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default=DEMO)
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser = make_parser(__doc__)
+    parser.add_argument(
+        '--config', default=DEMO, help='the pretraining config to run')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/demo',
+        help='where the checkpoints, kNN results and plots go (relative to '
+        'the repository)')
     args = parser.parse_args()
     work_dir = osp.join(ROOT, args.work_dir)
     start = time.time()
@@ -46,9 +42,7 @@ def main() -> None:
                  osp.join(work_dir, 'knn_random_init.json'))
     sh([sys.executable, 'tools/plot_run.py', work_dir])
     minutes = (time.time() - start) / 60
-
-    from mmengine.config import Config
-    dim = Config.fromfile(osp.join(ROOT, args.config)).model.neck.out_channels
+    dim = model_dim(args.config)
     rows = [r for r in read_scalars(work_dir) if 'loss' in r]
     table = [
         ('kNN top-1, trained (%)', top1(trained)),

@@ -13,20 +13,28 @@
   (``MODEL.WEIGHTS OUT.pkl``, ``MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` of
   torchvision, ``INPUT.FORMAT RGB``, as in MoCo's detectron2 transfer).
 """
-import argparse
 import os
 import os.path as osp
 
-import simsiam_mm  # noqa: F401  (safe checkpoint loader)
-from simsiam_mm.evaluation.export import FORMATS, export_backbone
+from _common import make_parser
+
+# simsiam_mm.evaluation.export.FORMATS, written here too so that -h imports
+# nothing heavy; tests/test_export.py checks that they agree
+FORMATS = ('mmpretrain', 'torchvision', 'detectron2')
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = make_parser(__doc__)
     parser.add_argument('checkpoint', help='a SimSiam checkpoint (.pth)')
     parser.add_argument('out', help='output file')
-    parser.add_argument('--format', choices=FORMATS, default='mmpretrain')
+    parser.add_argument(
+        '--format',
+        choices=FORMATS,
+        default='mmpretrain',
+        help='whose parameter names and file layout to write')
     args = parser.parse_args(argv)
+    import simsiam_mm  # noqa: F401  (safe checkpoint loader)
+    from simsiam_mm.evaluation.export import export_backbone
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     info = export_backbone(args.checkpoint, args.out, args.format)
     print(f'wrote {info["num_tensors"]} backbone tensors to {args.out} '

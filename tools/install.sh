@@ -7,6 +7,15 @@
 # torch 2.14, so it is built from PyPI's source archive once per machine and
 # the wheel is cached outside the repository, keyed by mmcv, torch, Python and
 # CUDA/CPU. The first run takes ~15 min on 2 cores; later runs < 1 min.
+#
+# Seams for tests/test_install.py, which runs the mmcv build branch offline
+# with a stand-in sdist (unset, the script does the real set-up):
+#   SIMSIAM_MM_SKIP_PINS=1     the venv's Python already has pip, setuptools,
+#                              wheel, torch and the pins: install none of them
+#   SIMSIAM_MM_STACK_CHECK=F   run the Python file F as the final stack check
+#                              instead of the built-in one
+# pip's own PIP_NO_INDEX=1 / PIP_FIND_LINKS=DIR point `pip download` at a
+# local folder holding the stand-in mmcv-<version>.tar.gz.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +57,10 @@ fingerprint() {
 }
 
 check_stack() {
+  if [ -n "${SIMSIAM_MM_STACK_CHECK:-}" ]; then
+    "$VENV/bin/python" "$SIMSIAM_MM_STACK_CHECK"
+    return
+  fi
   "$VENV/bin/python" - <<'PY'
 import torch
 import mmcv
@@ -79,14 +92,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip)
-"${PIP[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja packaging
+if [ "${SIMSIAM_MM_SKIP_PINS:-0}" != 1 ]; then
+  "${PIP[@]}" install -q --upgrade pip 'setuptools<81' wheel ninja packaging
 
-log "torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION"
-"${PIP[@]}" install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  log "torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION"
+  "${PIP[@]}" install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 
-log "OpenMMLab stack and tools"
-# Never mmdet[mim]/mmpretrain[mim]: they pull mmcv through an isolated build.
-"${PIP[@]}" install -q "${PINS[@]}"
+  log "OpenMMLab stack and tools"
+  # Never mmdet[mim]/mmpretrain[mim]: they pull mmcv through an isolated build.
+  "${PIP[@]}" install -q "${PINS[@]}"
+fi
 
 # mmcv with compiled ops, built once per (mmcv, torch, python, cuda) and cached.
 read -r TORCH_TAG PY_TAG CUDA_TAG CXX_STD < <("$VENV/bin/python" - <<'PY'

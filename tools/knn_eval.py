@@ -11,65 +11,52 @@ than the train set is clamped to it (logged; ``k_used`` in the JSON).
 ``--random-init`` scores the same architecture untrained (no checkpoint),
 the baseline every self-supervised number should be read against.
 """
-import argparse
 import json
 import os
 import os.path as osp
 import time
 
-import torch
-from mmengine.config import DictAction
+from _common import (add_model_args, load_model, make_parser, parse_model_args,
+                     split_features)
 
-import simsiam_mm  # noqa: F401  (safe checkpoint loader, registry)
-from simsiam_mm.evaluation import (DEFAULT_KS, DEFAULT_TEMPERATURE,
-                                   extract_features, knn_evaluate)
-from simsiam_mm.evaluation.build import (KNN_TRAIN_KEY, KNN_VAL_KEY,
-                                         build_loader, build_model,
-                                         format_table, load_config)
-from simsiam_mm.evaluation.knn import effective_k
+# the defaults of simsiam_mm.evaluation.knn (InstDisc's k and T), written
+# here too so that -h imports nothing heavy; tests/test_knn.py checks them
+DEFAULT_KS = (10, 20, 100, 200)
+DEFAULT_TEMPERATURE = 0.07
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='the pretraining config')
+    parser = make_parser(__doc__)
+    add_model_args(parser, seed_help='torch seed of the --random-init weights')
     parser.add_argument(
-        'checkpoint',
-        nargs='?',
-        help='SimSiam checkpoint (omit with --random-init)')
-    parser.add_argument('--k', type=int, nargs='+', default=list(DEFAULT_KS))
+        '--k',
+        type=int,
+        nargs='+',
+        default=list(DEFAULT_KS),
+        help='numbers of neighbours that vote')
     parser.add_argument(
-        '--temperature', type=float, default=DEFAULT_TEMPERATURE)
-    parser.add_argument('--out', help='write the results as JSON here')
+        '--temperature',
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help='T of the votes exp(cos / T)')
+    parser.add_argument('--out', help='also write the results as JSON here')
     parser.add_argument(
-        '--random-init',
-        action='store_true',
-        help='evaluate the untrained architecture (no checkpoint)')
-    parser.add_argument(
-        '--seed', type=int, default=0, help='seed of --random-init')
-    parser.add_argument('--chunk-size', type=int, default=1024)
-    parser.add_argument('--device', help='cpu / cuda (default: cuda if any)')
-    parser.add_argument(
-        '--data-config',
-        help='take knn_train_dataloader / knn_val_dataloader from this file '
-        '(e.g. configs/_base_/datasets/digits_knn.py)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(argv)
-    if bool(args.checkpoint) == args.random_init:
-        parser.error('give a CHECKPOINT or --random-init (not both)')
-    return args
+        '--chunk-size',
+        type=int,
+        default=1024,
+        help='queries per similarity block (memory vs speed)')
+    return parse_model_args(parser, argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from simsiam_mm.evaluation import knn_evaluate
+    from simsiam_mm.evaluation.build import format_table
+    from simsiam_mm.evaluation.knn import effective_k
     start = time.time()
-    cfg = load_config(args.config, args.cfg_options, args.data_config)
-    if args.random_init:
-        torch.manual_seed(args.seed)
-    model = build_model(cfg, args.checkpoint, args.device)
-    train_feats, train_labels = extract_features(
-        model, build_loader(cfg, KNN_TRAIN_KEY))
-    val_feats, val_labels = extract_features(model,
-                                             build_loader(cfg, KNN_VAL_KEY))
+    cfg, model = load_model(args)
+    train_feats, train_labels, _ = split_features(cfg, model, 'train')
+    val_feats, val_labels, _ = split_features(cfg, model, 'val')
     metrics = knn_evaluate(
         train_feats,
         train_labels,

@@ -11,9 +11,6 @@ effective rank of z when logged),
 group: the encoder's cosine and the predictor's constant lr) and
 ``curves.png`` with all four.
 """
-import argparse
-import glob
-import json
 import math
 import os
 import os.path as osp
@@ -21,10 +18,7 @@ import re
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-import matplotlib
-
-matplotlib.use('Agg')  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402  (after selecting Agg)
+from _common import find_scalars, make_parser, read_scalars
 
 Series = Dict[str, Tuple[List[float], List[float]]]
 # 'lr' is the first param group's (the encoder's), 'lr_<group>' the others
@@ -32,35 +26,18 @@ Series = Dict[str, Tuple[List[float], List[float]]]
 LR_KEY = re.compile(r'^lr($|_)')
 
 
-def find_scalars(path: str) -> str:
-    """The newest ``vis_data/scalars.json`` under ``path`` (or ``path``)."""
-    if osp.isfile(path):
-        return path
-    found = glob.glob(
-        osp.join(path, '**', 'vis_data', 'scalars.json'), recursive=True)
-    if not found:
-        raise FileNotFoundError(
-            f'no vis_data/scalars.json under {path}: was the run logged with '
-            "visualizer=dict(vis_backends=[dict(type='LocalVisBackend')])?")
-    return max(found, key=osp.getmtime)
-
-
-def read_scalars(path: str) -> Series:
-    """``{name: (steps, values)}`` of every numeric scalar."""
+def read_series(path: str) -> Series:
+    """``{name: (steps, values)}`` of every numeric scalar of the run (or
+    scalars file) ``path``."""
     series: Series = defaultdict(lambda: ([], []))
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+    for row in read_scalars(path):
+        step = row.get('step', row.get('iter'))
+        for name, value in row.items():
+            if name in ('step', 'iter',
+                        'epoch') or not isinstance(value, (int, float)):
                 continue
-            row = json.loads(line)
-            step = row.get('step', row.get('iter'))
-            for name, value in row.items():
-                if name in ('step', 'iter',
-                            'epoch') or not isinstance(value, (int, float)):
-                    continue
-                series[name][0].append(step)
-                series[name][1].append(float(value))
+            series[name][0].append(step)
+            series[name][1].append(float(value))
     return dict(series)
 
 
@@ -143,8 +120,11 @@ def plot_run(path: str,
              out_dir: Optional[str] = None,
              dim: Optional[int] = None) -> Dict[str, str]:
     """Write the PNGs; returns ``{panel: png path}`` of those with data."""
+    import matplotlib
+    matplotlib.use('Agg')  # files only, no display
+    import matplotlib.pyplot as plt
     scalars = find_scalars(path)
-    series = read_scalars(scalars)
+    series = read_series(scalars)
     dim = dim or infer_dim(series)
     if out_dir is None:
         base = path if osp.isdir(path) else osp.dirname(scalars)
@@ -173,9 +153,10 @@ def plot_run(path: str,
 
 
 def main(argv=None) -> Dict[str, str]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = make_parser(__doc__)
     parser.add_argument('work_dir', help='a run directory or scalars.json')
-    parser.add_argument('--out', help='output folder (WORK_DIR/plots)')
+    parser.add_argument(
+        '--out', help='output folder (default: WORK_DIR/plots)')
     parser.add_argument(
         '--dim', type=int, help='d (default: read from the logged scalars)')
     args = parser.parse_args(argv)

@@ -118,12 +118,18 @@ def _summary(stamp: dict) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         description='Write the UCI digits bundled with scikit-learn as an '
-        'image folder (no download).')
-    parser.add_argument('--out', default='data/digits')
+        'image folder (no download).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--out', default='data/digits', help='output folder')
     parser.add_argument(
-        '--size', type=int, default=32, help='side in pixels (default 32)')
-    parser.add_argument('--val-fraction', type=float, default=0.2)
-    parser.add_argument('--seed', type=int, default=0)
+        '--size', type=int, default=32, help='side of the images in pixels')
+    parser.add_argument(
+        '--val-fraction',
+        type=float,
+        default=0.2,
+        help='share of each class written to val/')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the train/val split')
     args = parser.parse_args(argv)
     if args.size < 8:
         parser.error('--size must be >= 8')

@@ -16,20 +16,17 @@ hand-written notes under the report's notes marker are kept.
         --out docs/ablations_5e.md
     python tools/run_ablations.py --report-only   # table from saved runs
 """
-import argparse
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 from math import nan
 from typing import Dict, List, Optional
 
-from simsiam_mm.utils.logs import last_checkpoint, read_scalars
+from _common import (DEMO, ROOT, last_checkpoint, make_parser, model_dim,
+                     read_scalars, sh)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO = 'configs/simsiam_r18-cifar_1xb64_digits-demo.py'
 EPOCHS = 20  # the budget of every run: 4x the demo's 5 epochs
 RESULT = 'ablation.json'  # each run's numbers, in its work_dir
 # what follows this line in the report is kept when the table is rewritten
@@ -50,11 +47,6 @@ RUNS = {
     'bn-none':
     ('configs/ablations/simsiam_bn-none_digits.py', '34.6 (Table 3a)'),
 }
-
-
-def sh(cmd: List[str]) -> None:
-    print('+', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 def run_one(name: str, config: str, out_root: str,
@@ -79,7 +71,7 @@ def run_one(name: str, config: str, out_root: str,
         knn = json.load(f)
     logged = read_scalars(work_dir)
     rows = [r for r in logged if 'z_std' in r]
-    dim = rows[-1].get('dim') or _dim_of(config)
+    dim = rows[-1].get('dim') or model_dim(config)
     result = dict(
         loss=rows[-1]['loss'],
         std_sqrt_d=rows[-1]['z_std'] * dim**0.5,
@@ -94,11 +86,6 @@ def run_one(name: str, config: str, out_root: str,
     with open(osp.join(work_dir, RESULT), 'w') as f:
         json.dump(result, f)
     return result
-
-
-def _dim_of(config: str) -> int:
-    from mmengine.config import Config
-    return Config.fromfile(osp.join(ROOT, config)).model.neck.out_channels
 
 
 def _top1_per_k(knn: dict) -> Dict[str, float]:
@@ -188,18 +175,30 @@ def load_results(names: List[str], out_root: str) -> Dict[str, dict]:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--only', nargs='+', choices=sorted(RUNS))
+    parser = make_parser(__doc__)
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        choices=sorted(RUNS),
+        metavar='RUN',
+        help=f'run only these of {", ".join(RUNS)} (default: all)')
     parser.add_argument(
         '--epochs',
         type=int,
         default=EPOCHS,
         help='train every run this many epochs, the demo\'s cosine '
-        f'schedule stretched to it (default {EPOCHS}: 440 iterations, where '
+        f'schedule stretched to it (default: {EPOCHS}, 440 iterations, where '
         'the contrast is clear; the demo itself runs 5); give each budget '
         'its own --work-root and --out')
-    parser.add_argument('--work-root', default='work_dirs/ablations')
-    parser.add_argument('--out', default='docs/ablations.md')
+    parser.add_argument(
+        '--work-root',
+        default='work_dirs/ablations',
+        help='one work_dir per run below this folder (relative to the '
+        'repository)')
+    parser.add_argument(
+        '--out',
+        default='docs/ablations.md',
+        help='the markdown report; the plot goes next to it as *_std.png')
     parser.add_argument(
         '--report-only',
         action='store_true',

@@ -9,55 +9,32 @@ Pretraining configs have no test set: score a pretrained backbone with the
 kNN or linear benchmarks instead.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
-from simsiam_mm import checkpoint as safe_checkpoint
-from simsiam_mm.engine import runtime
-from simsiam_mm.engine.config_check import ConfigError
+from _common import (add_cfg_options, add_launch_args, make_parser,
+                     parse_launch_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Evaluate a checkpoint with an mmengine config.')
+    parser = make_parser(__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--work-dir',
-        help='folder for the logs (default: work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. test_dataloader.batch_size=16')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none')
-    parser.add_argument(
-        '--trust-checkpoint',
-        nargs='+',
-        action='extend',
-        default=[],
-        metavar='PATH',
-        help='load these legacy checkpoints with full unpickling')
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+        help='folder for the logs (default: the config\'s work_dir, else '
+        'work_dirs/<config name>)')
+    add_cfg_options(parser, 'test_dataloader.batch_size=16')
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
+    from simsiam_mm import checkpoint as safe_checkpoint
+    from simsiam_mm.engine import runtime
+    from simsiam_mm.engine.config_check import ConfigError
     try:
         cfg = runtime.load_config(args.config, args.cfg_options)
         missing = [

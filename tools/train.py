@@ -12,19 +12,18 @@ up. Several processes: ``tools/dist_train.sh`` (torchrun) or
 ``tools/slurm_train.sh``. See the README, "Training".
 """
 import argparse
-import os
+import os.path as osp
 import sys
 
-from mmengine.config import DictAction
+# tools/ on the path also when this file is loaded by its path (the tests)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common  # noqa: E402
 
-import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
-from simsiam_mm.engine import runtime
-from simsiam_mm.engine.config_check import ConfigError
+sys.path.pop(0)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Train a model from an mmengine config.')
+    parser = _common.make_parser(__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument(
         '--work-dir',
@@ -37,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         metavar='auto|PATH',
         help='resume from PATH, or (alone or "auto") from the newest '
-        'complete checkpoint of the work_dir')
+        'complete checkpoint of the work_dir (default: start afresh)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -48,43 +47,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='scale the lr by (GPUs x batch per GPU) / '
         'auto_scale_lr.base_batch_size')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. train_dataloader.batch_size=16')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='how the processes were started (set by dist_train.sh and '
-        'slurm_train.sh)')
-    parser.add_argument(
-        '--trust-checkpoint',
-        nargs='+',
-        action='extend',
-        default=[],
-        metavar='PATH',
-        help='load these legacy checkpoints with full unpickling (only '
-        'files you trust)')
+    _common.add_cfg_options(parser, 'train_dataloader.batch_size=16')
+    _common.add_launch_args(parser)
     parser.add_argument(
         '--tensorboard',
         action='store_true',
         help='also log to TensorBoard (work_dir/<time>/vis_data)')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return _common.parse_launch_args(parser, argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
+    from simsiam_mm.engine import runtime
+    from simsiam_mm.engine.config_check import ConfigError
     try:
         cfg = runtime.load_config(args.config, args.cfg_options)
         runtime.apply_train_args(

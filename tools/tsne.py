@@ -8,65 +8,63 @@ Features come from the config's labelled ``knn_val_dataloader`` (or
 ``knn_train_dataloader`` with ``--split train``), through the model's
 ``extract_feat`` in eval mode; scikit-learn's TSNE embeds them in 2-D.
 """
-import argparse
 import os
 import os.path as osp
 
-import matplotlib
-import numpy as np
-import torch
-from mmengine.config import DictAction
-from sklearn.manifold import TSNE
-
-import simsiam_mm  # noqa: F401  (safe checkpoint loader, registry)
-from simsiam_mm.evaluation import extract_features
-from simsiam_mm.evaluation.build import (KNN_TRAIN_KEY, KNN_VAL_KEY,
-                                         build_loader, build_model,
-                                         load_config)
-
-matplotlib.use('Agg')  # files only, no display
+from _common import (add_model_args, load_model, make_parser, parse_model_args,
+                     split_features)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument('--split', choices=('train', 'val'), default='val')
-    parser.add_argument('--max-samples', type=int, default=2000)
-    parser.add_argument('--perplexity', type=float, default=30.0)
+    parser = make_parser(__doc__)
+    add_model_args(
+        parser, seed_help='seed of the --random-init weights and of t-SNE')
+    parser.add_argument(
+        '--split',
+        choices=('train', 'val'),
+        default='val',
+        help='which labelled split to map')
+    parser.add_argument(
+        '--max-samples',
+        type=int,
+        default=2000,
+        help='map at most this many samples, evenly spaced over the split')
+    parser.add_argument(
+        '--perplexity',
+        type=float,
+        default=30.0,
+        help='t-SNE perplexity (capped at (samples - 1) / 3)')
     parser.add_argument(
         '--iters', type=int, default=1000, help='t-SNE iterations (>= 250)')
-    parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--out',
-        help='PNG path (default: next to the '
-        'checkpoint, tsne_<split>.png)')
-    parser.add_argument('--random-init', action='store_true')
-    parser.add_argument('--device')
-    parser.add_argument(
-        '--data-config',
-        help='take knn_train_dataloader / knn_val_dataloader from this file '
-        '(e.g. configs/_base_/datasets/digits_knn.py)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(argv)
-    if bool(args.checkpoint) == args.random_init:
-        parser.error('give a CHECKPOINT or --random-init (not both)')
-    return args
+        help='PNG path (default: tsne_<split>.png next to the checkpoint, '
+        'or in work_dirs with --random-init)')
+    return parse_model_args(parser, argv)
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options, args.data_config)
-    torch.manual_seed(args.seed)
-    model = build_model(cfg, args.checkpoint, args.device)
-    key = KNN_VAL_KEY if args.split == 'val' else KNN_TRAIN_KEY
-    loader = build_loader(cfg, key)
-    feats, labels = extract_features(model, loader)
+    import matplotlib
+    matplotlib.use('Agg')  # files only, no display
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+    from sklearn.manifold import TSNE
+    cfg, model = load_model(args)
+    feats, labels, loader = split_features(cfg, model, args.split)
     if len(labels) > args.max_samples:
         keep = np.linspace(0, len(labels) - 1, args.max_samples)
         keep = torch.from_numpy(np.unique(keep.round().astype(int)))
         feats, labels = feats[keep], labels[keep]
     feats = torch.nn.functional.normalize(feats, dim=1).numpy()
+    if np.ptp(feats, axis=0).max() < 1e-6:
+        # scikit-learn's Barnes-Hut t-SNE crashes (SIGSEGV) on such input
+        raise SystemExit(
+            f'tsne: the {len(labels)} feature vectors are all the same '
+            '(a collapsed model?): there is nothing to map. The kNN of '
+            'tools/knn_eval.py and the z_rank curve of tools/plot_run.py '
+            'show a collapse too.')
     perplexity = min(args.perplexity, (len(labels) - 1) / 3)
     emb = TSNE(
         n_components=2,
@@ -74,7 +72,6 @@ def main(argv=None) -> str:
         init='pca',
         max_iter=args.iters,
         random_state=args.seed).fit_transform(feats)
-    import matplotlib.pyplot as plt  # after selecting the Agg backend
     classes = getattr(loader.dataset, 'metainfo', {}).get('classes')
     fig, ax = plt.subplots(figsize=(7, 7))
     labels = labels.numpy()

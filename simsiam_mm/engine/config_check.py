@@ -161,8 +161,8 @@ def _unknown_type(exc: KeyError, tree: dict) -> Optional[ConfigError]:
     if registry is None:
         return None
     where = [
-        f'{path}.type' if path else 'type' for path, d in _paths(tree)
-        if d.get('type') == obj_type
+        f'{path}.type' if path else 'type'
+        for path, d in _paths(tree) if d.get('type') == obj_type
     ] or ['(not found in the config: built by code)']
     close = _close(obj_type.split('.')[-1], _visible_names(registry))
     hint = (f'did you mean {" or ".join(map(repr, close))}?'
@@ -172,8 +172,7 @@ def _unknown_type(exc: KeyError, tree: dict) -> Optional[ConfigError]:
                        f'{scope!r}; {hint}')
 
 
-def _unexpected_argument(exc: TypeError,
-                         tree: dict) -> Optional[ConfigError]:
+def _unexpected_argument(exc: TypeError, tree: dict) -> Optional[ConfigError]:
     match = _UNEXPECTED.match(str(exc))
     if match is None:
         return None

@@ -20,8 +20,8 @@ from .resume import POINTER, RNG_KEY, capture_rng_states
 #: errno values that mean "this folder cannot take the file", whichever
 #: file of the run hits them first.
 WRITE_ERRNOS = frozenset(
-    getattr(errno, name) for name in ('ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS',
-                                      'EACCES', 'EPERM')
+    getattr(errno, name)
+    for name in ('ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM')
     if hasattr(errno, name))
 
 

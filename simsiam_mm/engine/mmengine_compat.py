@@ -229,8 +229,7 @@ _MISSING_TYPE = re.compile(r'^(?P<type>\S+) is not in the '
                            r'(?P<scope>[^:\s]*)::(?P<registry>.+?) registry\.')
 
 
-def parse_missing_type(
-        exc: BaseException) -> Optional[Tuple[str, str, str]]:
+def parse_missing_type(exc: BaseException) -> Optional[Tuple[str, str, str]]:
     """``(type, scope, registry name)`` from the ``KeyError`` that
     ``build_from_cfg`` raises for an unknown type, else None."""
     if not isinstance(exc, KeyError) or not exc.args:

@@ -53,7 +53,8 @@ def write_error_message(err: OSError, what: str,
     """
     code = errno.errorcode.get(err.errno, 'no errno')
     reason = err.strerror or str(err) or type(err).__name__
-    where = f' ({err.filename})' if err.filename else ''
+    name = str(err.filename or '')
+    where = f' ({name})' if name and name not in what else ''
     if last_checkpoint and osp.isfile(last_checkpoint):
         kept = (f'The last complete checkpoint, {last_checkpoint}, is '
                 'unchanged; --resume auto continues from it.')

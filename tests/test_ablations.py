@@ -33,6 +33,7 @@ def test_the_ablations_ship():
         assert f'simsiam_{switch}_digits.py' in names, switch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', ABLATIONS, ids=osp.basename)
 def test_ablation_runs_two_iterations(path, digits, tmp_path):
     cfg = Config.fromfile(path)

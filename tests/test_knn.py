@@ -229,6 +229,7 @@ def _tool(name):
         sys.path.pop(0)
 
 
+@pytest.mark.slow
 def test_knn_eval_and_tsne_tools(tmp_path):
     root = write_digits(str(tmp_path / 'digits'), 8, 3)
     config = tmp_path / 'tiny.py'

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VENV
 
-.PHONY: install demo test lint format ablations clean
+.PHONY: install demo test test-fast lint format ablations clean
 
 install:
 	@bash tools/install.sh
@@ -13,6 +13,10 @@ demo: install
 
 test: install
 	@$(PY) -m pytest -q
+
+# the development subset: everything but the end-to-end tests marked slow
+test-fast: install
+	@$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	@$(VENV)/bin/flake8 simsiam_mm tools tests benchmarks configs

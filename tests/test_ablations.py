@@ -223,6 +223,7 @@ class StepLRs(Hook):
         optimizer.step = recording_step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', ABLATIONS, ids=osp.basename)
 def test_ablation_runs_two_iterations(path, digits, tmp_path):
     cfg = Config.fromfile(path)

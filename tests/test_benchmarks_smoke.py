@@ -27,6 +27,7 @@ def run_bench(script: str, *args: str, timeout: int = 300) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_bench_step_smoke():
     report = run_bench('bench_step.py')
     assert report['bench'] == 'step'
@@ -72,6 +73,7 @@ def test_bench_step_rejects_unknown_arm():
     assert "unknown option 'turbo'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bench_train_smoke():
     report = run_bench('bench_train.py')
     assert report['bench'] == 'train'
@@ -89,6 +91,7 @@ def test_bench_train_smoke():
         ours / pre, rel=1e-2)
 
 
+@pytest.mark.slow
 def test_bench_pipeline_smoke():
     report = run_bench('bench_pipeline.py')
     for mode in ('decode_augment', 'augment_only'):

@@ -248,6 +248,7 @@ def _features(model, cfg, root):
     ]
 
 
+@pytest.mark.slow
 def test_knn_eval_and_tsne_tools(tmp_path, monkeypatch):
     root = write_digits(str(tmp_path / 'digits'), 8, 3)
     config = tmp_path / 'tiny.py'

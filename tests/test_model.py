@@ -161,6 +161,7 @@ def manual_loss(model, xs, stop_gradient=True):
     return 0.5 * dist(ps[0], zs[1]) + 0.5 * dist(ps[1], zs[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('stop_gradient', [True, False])
 def test_model_equals_algorithm_1(stop_gradient):
     torch.manual_seed(0)
@@ -182,6 +183,7 @@ def _twin(**switch):
     return base, other
 
 
+@pytest.mark.slow
 def test_stop_gradient_switch_changes_encoder_gradients():
     with_sg, without = _twin(stop_gradient=False)  # through the constructor
     xs = views()
@@ -262,6 +264,7 @@ def test_bn_statistics_per_view_unless_opted_in():
     torch.testing.assert_close(a, manual_loss(copy.deepcopy(per_view), xs))
 
 
+@pytest.mark.slow
 def test_ablation_switches():
     xs = views(k=4)
     no_pred = SimSiam(**tiny_cfg(head=None))

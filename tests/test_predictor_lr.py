@@ -1,4 +1,5 @@
-"""The predictor's fixed lr, through a real mmengine Runner."""
+"""The predictor's fixed lr, through a real mmengine Runner, as the
+optimizer sees it when it steps."""
 import pytest
 import torch
 from mmengine.hooks import Hook
@@ -36,19 +37,21 @@ class ToyData(Dataset):
 
 
 class RecordLR(Hook):
-    """Records each group's lr as used by this iteration's step."""
-    priority = 'HIGHEST'
+    """Records each group's lr at the moment the optimizer steps: the lr
+    the update is made with, whatever a hook sets before or after."""
 
     def __init__(self):
         self.lrs = []
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None):
-        groups = runner.optim_wrapper.optimizer.param_groups
-        self.lrs.append([g['lr'] for g in groups])
+    def before_train(self, runner):
+        optimizer = runner.optim_wrapper.optimizer
+        step = optimizer.step
+
+        def recording_step(*args, **kwargs):
+            self.lrs.append([g['lr'] for g in optimizer.param_groups])
+            return step(*args, **kwargs)
+
+        optimizer.step = recording_step
 
 
 def run(tmp_path,

@@ -1,4 +1,5 @@
 """The simsiam_mm registry scope, each check in a fresh interpreter."""
+import pytest
 from _subproc import run_python
 
 
@@ -35,6 +36,7 @@ def test_default_scope_resolves_ours_and_mmpretrains():
     assert out['CustomDataset'].startswith('mmpretrain.datasets')
 
 
+@pytest.mark.slow
 def test_scoped_type_from_mmpretrain_and_mmdet_scopes():
     out = run_python('''
         import json
@@ -66,6 +68,7 @@ def test_scoped_type_from_mmpretrain_and_mmdet_scopes():
     assert out['mmpretrain'][2].startswith('mmpretrain.models')
 
 
+@pytest.mark.slow
 def test_import_adds_nothing_to_mmpretrain_registries():
     out = run_python('''
         import json

@@ -308,6 +308,7 @@ def assert_trained_everything(start: dict, end: dict, prefix: str) -> None:
 
 
 # ------------------------------------------------------------------ tests
+@pytest.mark.slow
 def test_voc_c4_trains_from_simsiam_and_reports_ap(tmp_path, monkeypatch,
                                                    r50_ckpt):
     path, ckpt = r50_ckpt
@@ -342,6 +343,7 @@ def test_voc_c4_trains_from_simsiam_and_reports_ap(tmp_path, monkeypatch,
         np.mean([metrics[k] for k in thrs]), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_coco_c4_trains_from_simsiam_and_reports_box_and_mask_ap(
         tmp_path, monkeypatch, r50_ckpt):
     path, ckpt = r50_ckpt
@@ -360,6 +362,7 @@ def test_coco_c4_trains_from_simsiam_and_reports_box_and_mask_ap(
             assert 0.0 <= value <= 1.0, (task, k, value)
 
 
+@pytest.mark.slow
 def test_finetune_config_trains_whole_backbone(tmp_path, monkeypatch,
                                                r18_ckpt):
     path, ckpt = r18_ckpt

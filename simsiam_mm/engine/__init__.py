@@ -1,5 +1,5 @@
 from .amp import CPUAmpOptimWrapper
-from .hooks import AtomicCheckpointHook, NaNGuardHook
+from .hooks import AtomicCheckpointHook, NaNGuardHook, WorkDirError
 from .monitor_hooks import CollapseError, CollapseMonitorHook, KNNMonitorHook
 from .predictor_lr import FixedLRHook, SimSiamOptimWrapperConstructor
 from .pretrained_init import SimSiamPretrained
@@ -10,5 +10,5 @@ __all__ = [
     'FixedLRHook', 'SimSiamOptimWrapperConstructor', 'CollapseError',
     'CollapseMonitorHook', 'KNNMonitorHook', 'SimSiamPretrained',
     'AtomicCheckpointHook', 'CPUAmpOptimWrapper', 'NaNGuardHook',
-    'PortableRunner', 'ResumableEpochBasedTrainLoop'
+    'PortableRunner', 'ResumableEpochBasedTrainLoop', 'WorkDirError'
 ]

@@ -2,17 +2,23 @@
 
 mmengine silently ignores a misspelt top-level key (``train_dataloder``)
 and reports a wrong ``type`` or argument without saying where in the config
-it is. :func:`check_top_level_keys` runs before the runner is built;
-:func:`explain_build_error` turns a registry ``KeyError`` or an unexpected
-keyword ``TypeError`` raised while building into a :class:`ConfigError`
-naming the config path and the closest names (``difflib``).
+it is. :func:`check_top_level_keys` runs before the runner is built.
+:func:`explain_build_error` runs only once building has failed: it turns the
+registry ``KeyError`` of an unknown type, or the ``TypeError`` of an
+unexpected keyword argument, into a :class:`ConfigError` naming the config
+path and the closest names (``difflib``). It reads the error message, the
+config and the registries (never the traceback); whatever it cannot place
+is re-raised unchanged, so it never rejects a config mmengine would build.
 """
 import difflib
 import inspect
+import re
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import Registry
+
+from .mmengine_compat import parse_missing_type
 
 # Keys read by mmengine's Runner.from_cfg / wrap_model, by the OpenMMLab
 # train/test tools, and by simsiam_mm.
@@ -73,21 +79,21 @@ def _paths(node: Any, prefix: str = '') -> Iterator[Tuple[str, dict]]:
             yield from _paths(value, f'{prefix}[{i}]')
 
 
-def _build_frame(exc: BaseException) -> Optional[dict]:
-    """Locals of the innermost mmengine ``build_from_cfg`` in the traceback.
-    """
-    found = None
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == 'build_from_cfg' and \
-                'registry' in frame.f_locals:
-            found = dict(frame.f_locals)
-        tb = tb.tb_next
-    return found
+def _registries() -> Iterator[Registry]:
+    """Every registry node: mmengine's roots and all their descendants."""
+    import mmengine.registry as roots
+    stack = [r for r in vars(roots).values() if isinstance(r, Registry)]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            yield node
+            stack.extend(node.children.values())
 
 
 def _visible_names(registry: Registry) -> List[str]:
+    """Names a build in ``registry`` can reach (itself and its parents)."""
     names = []
     node = registry
     while node is not None:
@@ -95,6 +101,18 @@ def _visible_names(registry: Registry) -> List[str]:
         names += list(node.module_dict)
         node = node.parent
     return names
+
+
+def _registered(type_: Any) -> List[Any]:
+    """Every object registered under the name of ``type_`` in any scope
+    (``type_`` itself if it is not a name)."""
+    if not isinstance(type_, str):
+        return [type_]
+    name = type_.split('.')[-1]
+    return [
+        node.module_dict[name] for node in _registries()
+        if name in node.module_dict
+    ]
 
 
 def _accepted_args(obj: Any) -> List[str]:
@@ -117,6 +135,71 @@ def _accepted_args(obj: Any) -> List[str]:
     return names
 
 
+def _rejects(obj: Any, owner: Optional[str], arg: str) -> bool:
+    """Whether building ``obj`` can raise "``owner`` got an unexpected
+    keyword argument ``arg``"."""
+    if inspect.isclass(obj):
+        names = [c.__name__ for c in inspect.getmro(obj)]
+    else:
+        names = [getattr(obj, '__name__', '')]
+    return (owner is None or owner in names) and \
+        arg not in _accepted_args(obj)
+
+
+# Python >= 3.10 names the function: "SGD.__init__() got an unexpected ..."
+_UNEXPECTED = re.compile(r"^(?:(?P<func>[\w.]+)\(\) )?.*got an unexpected "
+                         r"keyword argument '(?P<arg>\w+)'")
+
+
+def _unknown_type(exc: KeyError, tree: dict) -> Optional[ConfigError]:
+    parsed = parse_missing_type(exc)
+    if parsed is None:
+        return None
+    obj_type, scope, registry_name = parsed
+    registry = next((r for r in _registries()
+                     if r.name == registry_name and r.scope == scope), None)
+    if registry is None:
+        return None
+    where = [
+        f'{path}.type' if path else 'type'
+        for path, d in _paths(tree) if d.get('type') == obj_type
+    ] or ['(not found in the config: built by code)']
+    close = _close(obj_type.split('.')[-1], _visible_names(registry))
+    hint = (f'did you mean {" or ".join(map(repr, close))}?'
+            if close else 'no similar name is registered.')
+    return ConfigError(f'{", ".join(where)} = {obj_type!r} is not a '
+                       f'registered {registry_name} type in scope '
+                       f'{scope!r}; {hint}')
+
+
+def _unexpected_argument(exc: TypeError, tree: dict) -> Optional[ConfigError]:
+    match = _UNEXPECTED.match(str(exc))
+    if match is None:
+        return None
+    bad = match['arg']
+    func = match['func'] or ''
+    if func.endswith('__init__'):  # a class; Python < 3.10 omits its name
+        func = func[:-len('__init__')].rstrip('.')
+    owner = func.split('.')[-1] if func else None
+    found = []
+    for path, d in _paths(tree):
+        if bad not in d or 'type' not in d:
+            continue
+        objs = [o for o in _registered(d['type']) if _rejects(o, owner, bad)]
+        if objs:
+            found.append((f'{path}.{bad}' if path else bad, objs[0]))
+    if not found:
+        return None  # raised deeper than the config, or not by a build
+    obj = found[0][1]
+    name = getattr(obj, '__name__', str(obj))
+    accepted = _accepted_args(obj)
+    close = _close(bad, accepted)
+    hint = (f'did you mean {" or ".join(map(repr, close))}?'
+            if close else f'valid arguments: {", ".join(accepted)}.')
+    return ConfigError(f'{", ".join(p for p, _ in found)}: {name} has no '
+                       f'argument {bad!r}; {hint}')
+
+
 def explain_build_error(exc: BaseException,
                         cfg: Config) -> Optional[ConfigError]:
     """A :class:`ConfigError` for a wrong ``type`` or argument, else None.
@@ -126,40 +209,9 @@ def explain_build_error(exc: BaseException,
             ``runner.train()``) raised.
         cfg (Config): The config that was built.
     """
-    frame = _build_frame(exc)
-    if frame is None:
-        return None
-    registry = frame['registry']
-    obj_type = frame.get('obj_type')
-    message = str(exc)
-    if isinstance(exc, KeyError) and isinstance(obj_type, str) and \
-            'registry' in message:
-        where = [
-            f'{path}.type' if path else 'type'
-            for path, d in _paths(cfg._cfg_dict.to_dict())
-            if d.get('type') == obj_type
-        ] or ['(not found in the config: built by code)']
-        close = _close(obj_type.split('.')[-1], _visible_names(registry))
-        hint = (f'did you mean {" or ".join(map(repr, close))}?'
-                if close else 'no similar name is registered.')
-        return ConfigError(
-            f'{", ".join(where)} = {obj_type!r} is not a registered '
-            f'{registry.name} type in scope {registry.scope!r}; {hint}')
-    if isinstance(exc, TypeError) and 'unexpected keyword argument' in \
-            message and 'obj_cls' in frame:
-        obj_cls = frame['obj_cls']
-        bad = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else ''
-        if bad not in (frame.get('args') or {}):
-            return None  # raised deeper than this build, not by the config
-        name = getattr(obj_cls, '__name__', str(obj_cls))
-        where = [
-            f'{path}.{bad}' if path else bad
-            for path, d in _paths(cfg._cfg_dict.to_dict())
-            if bad in d and str(d.get('type', '')).split('.')[-1] == name
-        ] or [bad]
-        close = _close(bad, _accepted_args(obj_cls))
-        hint = (f'did you mean {" or ".join(map(repr, close))}?' if close else
-                f'valid arguments: {", ".join(_accepted_args(obj_cls))}.')
-        return ConfigError(f'{", ".join(where)}: {name} has no argument '
-                           f'{bad!r}; {hint}')
+    tree = cfg.to_dict()
+    if isinstance(exc, KeyError):
+        return _unknown_type(exc, tree)
+    if isinstance(exc, TypeError):
+        return _unexpected_argument(exc, tree)
     return None

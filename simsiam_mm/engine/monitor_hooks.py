@@ -61,12 +61,11 @@ class CollapseMonitorHook(Hook):
         threshold (float): Collapse level as a fraction of 1/sqrt(d), i.e.
             a bound on ``z_std * sqrt(d)``. Defaults to 0.2: a run is
             flagged when the std has fallen to a fifth of the healthy level
-            (the paper's runs without stop-gradient go to 0). Healthy runs
-            start at 1 and stay near it (1.00 after 440 iterations of the
-            digits recipe, d = 2048); at small scale a run without
-            stop-gradient may only fall to about 0.4 (0.43 there) because
-            the projector's output BN keeps every channel's batch variance
-            at 1: raise the threshold for such runs, or watch the rank.
+            (the paper's runs without stop-gradient go to 0). At small
+            scale a collapsing run may level off well above 0, because the
+            projector's output BN keeps every channel's batch variance at
+            1: raise the threshold for such runs, or watch the rank
+            (measured levels: docs/monitoring.md).
         patience (int): Consecutive iterations below ``threshold`` before
             acting. Defaults to 100.
         stop (bool): Raise :class:`CollapseError` (ends the run at once)
@@ -77,9 +76,8 @@ class CollapseMonitorHook(Hook):
         rank_threshold (float, optional): Collapse level of ``z_rank``, the
             effective rank of z as a fraction of min(N, d) (1 / min(N, d)
             when every sample lies on one line). Defaults to 0.1, a tenth
-            of the available directions; the digits recipe runs at about
-            0.70 after 440 iterations, 0.21 without stop-gradient, 0.28
-            without the predictor (docs/ablations.md).
+            of the available directions: set for a full collapse, not for
+            the partial one of a short run (docs/monitoring.md).
             None watches ``z_std`` only (also what happens when the model
             logs no ``z_rank``, e.g. mmpretrain's SimSiam).
         rank_key (str): The loss-dict entry of the rank. Defaults to

@@ -32,16 +32,16 @@ import random
 import re
 import zipfile
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.logging import print_log
-from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
 from simsiam_mm.registry import LOOPS
+from .mmengine_compat import EpochLoopBase
 
 RNG_KEY = 'rng_states'  # message-hub runtime info written by the hook
 POINTER = 'last_checkpoint'  # mmengine's pointer file in the work_dir
@@ -188,7 +188,7 @@ def _skipping_indices(dataloader: DataLoader, batches: int) -> Iterator[bool]:
 
 
 @LOOPS.register_module()
-class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+class ResumableEpochBasedTrainLoop(EpochLoopBase):
     """mmengine's epoch loop, resumable in the middle of an epoch.
 
     Same arguments as ``EpochBasedTrainLoop``. A run resumed from a
@@ -203,28 +203,20 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         self._seed_at_build = runner.seed
         self._pending_rng: Optional[dict] = None
+        self._skip: Optional[int] = None  # None until the first epoch
 
-    def run(self) -> torch.nn.Module:
-        skip = self._prepare_resume()
-        self.runner.call_hook('before_train')
-        while self._epoch < self._max_epochs and not self.stop_training:
-            self.run_epoch(skip)
-            skip = 0
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None
-                    and self._epoch >= self.val_begin
-                    and (self._epoch % self.val_interval == 0
-                         or self._epoch == self._max_epochs)):
-                self.runner.val_loop.run()
-        self.runner.call_hook('after_train')
-        return self.runner.model
-
-    def run_epoch(self, skip: int = 0) -> None:
-        """Iterate one epoch, from batch ``skip`` on."""
-        if skip == 0:
+    def run_epoch(self) -> None:
+        """Iterate one epoch; the first one after a resume from the batch
+        after the checkpoint."""
+        if self._skip is None:
+            self._skip = self._prepare_resume()
+        if self._skip == 0:
             self._restore_pending_rng()
-        self.runner.call_hook('before_train_epoch')
-        self.runner.model.train()
+        super().run_epoch()
+        self._skip = 0
+
+    def epoch_batches(self) -> Iterator[Tuple[int, Any]]:
+        skip = self._skip
         with _skipping_indices(self.dataloader, skip) as advanced:
             batches = iter(self.dataloader)
             if skip and not advanced:
@@ -236,16 +228,13 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                     level=logging.WARNING)
                 for _ in range(skip):
                     next(batches)
-            self._restore_pending_rng()
-            for idx, data_batch in enumerate(batches, start=skip):
-                self.run_iter(idx, data_batch)
-        self.runner.call_hook('after_train_epoch')
-        self._epoch += 1
+            self._restore_pending_rng()  # after the workers were seeded
+            yield from enumerate(batches, start=skip)
 
     def _prepare_resume(self) -> int:
         """Batches of the current epoch already trained (0 on a fresh run),
         the sampler seed, and the generator states to restore."""
-        if self._iter == 0:
+        if self.iter == 0:
             return 0
         sampler = self.dataloader.sampler
         seed = self.runner.seed
@@ -254,7 +243,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             sampler.seed = seed
         hub = self.runner.message_hub
         saved = hub.get_info(RNG_KEY)
-        if saved is not None and saved.get('iter') == self._iter:
+        if saved is not None and saved.get('iter') == self.iter:
             states = saved['states']
             if len(states) == get_world_size():
                 self._pending_rng = states[get_rank()]
@@ -266,10 +255,10 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                     logger='current',
                     level=logging.WARNING)
         per_epoch = len(self.dataloader)
-        skip = self._iter - self._epoch * per_epoch
+        skip = self.iter - self.epoch * per_epoch
         if not 0 <= skip < per_epoch:
             print_log(
-                f'Resumed at iteration {self._iter}, epoch {self._epoch}, '
+                f'Resumed at iteration {self.iter}, epoch {self.epoch}, '
                 f'which does not fit {per_epoch} batches per epoch (was the '
                 'batch size or the number of processes changed?): the epoch '
                 'restarts from its first batch.',
@@ -279,7 +268,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             return 0
         if skip:
             print_log(
-                f'Resuming epoch {self._epoch + 1} at batch {skip + 1} of '
+                f'Resuming epoch {self.epoch + 1} at batch {skip + 1} of '
                 f'{per_epoch}.',
                 logger='current')
         return skip

@@ -16,6 +16,7 @@ mmengine 0.10.7 closed:
 On GPUs it is mmengine's ``Runner`` unchanged.
 """
 import datetime
+import errno
 import logging
 import os
 import os.path as osp
@@ -38,6 +39,7 @@ from simsiam_mm import checkpoint as safe_checkpoint
 from simsiam_mm.registry import RUNNERS, SCOPE
 from .amp import amp_optim_wrapper_cfg
 from .config_check import check_top_level_keys, explain_build_error
+from .hooks import WRITE_ERRNOS, WorkDirError, write_error_message
 from .resume import find_resumable_checkpoint
 
 
@@ -277,10 +279,29 @@ def build_runner(cfg: Config) -> Runner:
     return PortableRunner.from_cfg(cfg)
 
 
+def _write_error(exc: OSError, work_dir: str) -> Optional[WorkDirError]:
+    """A :class:`WorkDirError` for a write the disk or the folder refused
+    (a log, ``vis_data``, a checkpoint), else None."""
+    if isinstance(exc, WorkDirError) or exc.errno not in WRITE_ERRNOS:
+        return None
+    name = osp.abspath(str(exc.filename or ''))
+    if exc.errno in (errno.EACCES, errno.EPERM) and \
+            not name.startswith(osp.abspath(work_dir) + os.sep):
+        return None  # e.g. an unreadable input file, not a write
+    message = write_error_message(exc, exc.filename or f'into {work_dir}',
+                                  find_resumable_checkpoint(work_dir),
+                                  work_dir)
+    print_log(message, logger='current', level=logging.ERROR)
+    return WorkDirError(message, exc)
+
+
 def run(cfg: Config, mode: str = 'train') -> Runner:
     """Build the runner and train (or test); a wrong ``type`` or argument
     anywhere in the config raises
-    :class:`~simsiam_mm.engine.config_check.ConfigError`, naming it.
+    :class:`~simsiam_mm.engine.config_check.ConfigError`, naming it; a
+    file of the run that cannot be written (full disk, read-only work_dir)
+    raises :class:`~simsiam_mm.engine.hooks.WorkDirError`, naming it and
+    the last complete checkpoint.
 
     Returns:
         Runner: The runner, after the run.
@@ -290,6 +311,11 @@ def run(cfg: Config, mode: str = 'train') -> Runner:
         runner.train() if mode == 'train' else runner.test()
     except (KeyError, TypeError) as exc:
         error = explain_build_error(exc, cfg)
+        if error is None:
+            raise
+        raise error from exc
+    except OSError as exc:
+        error = _write_error(exc, cfg.work_dir)
         if error is None:
             raise
         raise error from exc

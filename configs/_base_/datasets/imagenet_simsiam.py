@@ -1,5 +1,5 @@
 # SimSiam pretraining data: ImageNet, two views per image (arXiv
-# 2011.10566, the recipe of simsiam_views.py). Defines
+# 2011.10566, the recipe of ../simsiam_views.py). Defines
 # data_preprocessor, train_pipeline and train_dataloader, and brings the kNN
 # monitor's labelled loaders of imagenet_knn.py. The paper's batch is 256
 # (8 GPUs x 32).
@@ -9,7 +9,7 @@
 # mmengine's Runner copies a top-level data_preprocessor into the model
 # unless the model sets its own. With skip_bad_images=True, unreadable files
 # are logged and replaced by another sample instead of stopping training.
-_base_ = ['./imagenet_knn.py', './simsiam_views.py']
+_base_ = ['./imagenet_knn.py', '../simsiam_views.py']
 
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',

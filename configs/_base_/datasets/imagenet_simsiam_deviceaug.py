@@ -5,7 +5,7 @@
 # The workers only decode and resize every image to a fixed 384 x 384
 # (about ImageNet's native resolution); SimSiamDeviceAugPreprocessor then
 # draws the two views per image on the device from the same recipe
-# (simsiam_views.py), with the crops drawn in the original image's
+# (../simsiam_views.py), with the crops drawn in the original image's
 # coordinates (ori_shape), so the crop distribution, aspect ratios
 # included, is the CPU pipeline's.
 _base_ = './imagenet_simsiam.py'

@@ -3,7 +3,8 @@
 # knn_val_dataloader (the 10k test images, the queries); images come out
 # uint8 RGB for the model's data preprocessor. The base of
 # cifar10_simsiam.py (pretraining) and cifar10_linear.py (linear
-# evaluation), which take dataset_type, data_root, mean and std from here.
+# evaluation), which take dataset_type, data_root and the
+# statistics of data_preprocessor from here.
 #
 # data_root holds the standard python version, unpacked:
 # data/cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
@@ -11,8 +12,14 @@
 # copy is an error, not a download).
 dataset_type = 'CIFAR10'
 data_root = 'data/cifar10/'
-mean = [125.307, 122.961, 113.8575]
-std = [51.5865, 50.847, 51.255]
+# the pretraining data preprocessor: normalisation on the device (every
+# pipeline of this project yields uint8 RGB: to_rgb=False); mmengine's
+# Runner copies a top-level data_preprocessor into a model without one
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[125.307, 122.961, 113.8575],
+    std=[51.5865, 50.847, 51.255],
+    to_rgb=False)
 
 knn_pipeline = [dict(type='PackInputs')]
 

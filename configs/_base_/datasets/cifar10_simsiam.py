@@ -1,16 +1,11 @@
 # SimSiam pretraining data: CIFAR-10 (Appendix D of arXiv 2011.10566): the
 # views of ../simsiam_views.py at 32 px, without blur. Defines
-# data_preprocessor, train_pipeline and train_dataloader, and brings the kNN
-# monitor's labelled loaders of cifar10_knn.py. The paper's batch is 512.
+# train_pipeline and train_dataloader; data_preprocessor and the kNN
+# monitor's labelled loaders come from cifar10_knn.py. The paper's batch is
+# 512.
 _base_ = ['./cifar10_knn.py', '../simsiam_views.py']
 
 views = dict(_base_.views, size=32, blur_prob=0.)
-
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=_base_.mean,
-    std=_base_.std,
-    to_rgb=False)
 
 train_pipeline = [dict(type='SimSiamViews', **views), dict(type='PackInputs')]
 

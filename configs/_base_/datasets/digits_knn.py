@@ -6,14 +6,21 @@
 # and knn_val_dataloader (val, the queries). The Resize keeps 32 px whatever
 # --size the data was prepared at. The base of digits_simsiam.py (the CPU
 # demo's pretraining) and digits_linear.py (linear evaluation), which take
-# dataset_type, data_root, mean and std from here.
+# dataset_type, data_root and the statistics of data_preprocessor from
+# here.
 #
 # mean/std: the statistics of the prepared 32 px training images (grey, so
 # the same for the three channels).
 dataset_type = 'CustomDataset'
 data_root = 'data/digits/'
-mean = [79.65, 79.65, 79.65]
-std = [90.81, 90.81, 90.81]
+# the pretraining data preprocessor: normalisation on the device (every
+# pipeline of this project yields uint8 RGB: to_rgb=False); mmengine's
+# Runner copies a top-level data_preprocessor into a model without one
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[79.65, 79.65, 79.65],
+    std=[90.81, 90.81, 90.81],
+    to_rgb=False)
 
 knn_pipeline = [
     dict(type='SafeLoadImageFromFile'),

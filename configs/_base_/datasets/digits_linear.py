@@ -5,12 +5,8 @@
 # linear config inherits this file *instead of* digits_simsiam.py.
 _base_ = './digits_knn.py'
 
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=10,
-    mean=_base_.mean,
-    std=_base_.std,
-    to_rgb=False)
+# the kNN root's statistics, for a classifier
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=10)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),

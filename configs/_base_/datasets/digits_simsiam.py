@@ -2,17 +2,11 @@
 # read without labels through mmpretrain's CustomDataset, exactly as a
 # user's own folder of images would be (point data_root/data_prefix at it),
 # with the CIFAR views of Appendix D (../simsiam_views.py at 32 px, no blur).
-# Defines data_preprocessor, train_pipeline and train_dataloader, and
-# brings the kNN monitor's labelled loaders of digits_knn.py.
+# Defines train_pipeline and train_dataloader; data_preprocessor and the
+# kNN monitor's labelled loaders come from digits_knn.py.
 _base_ = ['./digits_knn.py', '../simsiam_views.py']
 
 views = dict(_base_.views, size=32, blur_prob=0.)
-
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=_base_.mean,
-    std=_base_.std,
-    to_rgb=False)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', skip_bad_images=False),

@@ -3,8 +3,8 @@
 # bank of the weighted kNN monitor) and knn_val_dataloader (val split, the
 # queries); images come out uint8 RGB for the model's data preprocessor.
 # The base of imagenet_simsiam.py (pretraining) and imagenet_linear.py
-# (linear evaluation), which take dataset_type, data_root, mean and std
-# from here.
+# (linear evaluation), which take dataset_type, data_root and the statistics
+# of data_preprocessor from here.
 #
 # data_root holds ImageNet as mmpretrain expects it: train/<wnid>/*.JPEG,
 # val laid out the same way or listed in meta/val.txt, and optionally
@@ -12,8 +12,14 @@
 # folders when present).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
-mean = [123.675, 116.28, 103.53]
-std = [58.395, 57.12, 57.375]
+# the pretraining data preprocessor: normalisation on the device (every
+# pipeline of this project yields uint8 RGB: to_rgb=False); mmengine's
+# Runner copies a top-level data_preprocessor into a model without one
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=False)
 
 knn_pipeline = [
     dict(type='SafeLoadImageFromFile'),

@@ -8,12 +8,8 @@
 # train_dataloader.batch_size per GPU to match.
 _base_ = './imagenet_knn.py'
 
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=1000,
-    mean=_base_.mean,
-    std=_base_.std,
-    to_rgb=False)
+# the kNN root's statistics, for a classifier
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=1000)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),

@@ -55,11 +55,17 @@ def update_bn_stats(model: nn.Module, batches: Iterator,
 
     Returns:
         int: The number of BN layers updated.
+
+    Raises:
+        ValueError: ``batches`` ran out first; the statistics are left as
+            they were.
     """
     layers = training_bn_layers(model)
     if not layers:
         return 0
     momenta = [bn.momentum for bn in layers]
+    saved = [(bn.running_mean.clone(), bn.running_var.clone())
+             for bn in layers]
     means = [torch.zeros_like(bn.running_mean) for bn in layers]
     variances = [torch.zeros_like(bn.running_var) for bn in layers]
     for bn in layers:
@@ -72,12 +78,17 @@ def update_bn_stats(model: nn.Module, batches: Iterator,
             for bn, mean, var in zip(layers, means, variances):
                 mean += bn.running_mean
                 var += bn.running_var
+        if done < num_iters:
+            raise ValueError(f'precise BN: the data gave {done} batches, '
+                             f'{num_iters} wanted')
+    except BaseException:
+        for bn, (mean, var) in zip(layers, saved):  # as they were
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+        raise
     finally:
         for bn, momentum in zip(layers, momenta):
             bn.momentum = momentum
-    if done < num_iters:
-        raise ValueError(f'precise BN: the data gave {done} batches, '
-                         f'{num_iters} wanted')
     for bn, mean, var in zip(layers, means, variances):
         # the mean over processes of the mean over batches (each process
         # saw its own batches; SyncBN statistics are equal already)

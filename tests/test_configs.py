@@ -182,14 +182,16 @@ def _pretraining_runs():
 
 
 def test_example_checkpoint_paths_are_what_pretraining_writes():
-    """Every work_dirs/<name>/epoch_N.pth in a config comment names a
-    pretraining config's work_dir and its last (always saved) epoch."""
+    """Every work_dirs/<name>/epoch_N.pth in a config comment (and in
+    docs/configs.md) names a pretraining config's work_dir and its last
+    (always saved) epoch."""
     runs = _pretraining_runs()
     seen = 0
-    for path in sorted((REPO / 'configs').rglob('*.py')):
+    texts = sorted((REPO / 'configs').rglob('*.py'))
+    for path in texts + [REPO / 'docs' / 'configs.md']:
         text = path.read_text()
         variables = dict(re.findall(r'#\s+(\w+)=(\S+)\n', text))
-        for found in re.findall(r'(\S*epoch_\d+\.pth)', text):
+        for found in re.findall(r'([\w./$=-]*epoch_\d+\.pth)', text):
             resolved = re.sub(r'\$(\w+)', lambda m: variables[m.group(1)],
                               found.split('=')[-1])
             match = re.fullmatch(r'work_dirs/([^/]+)/epoch_(\d+)\.pth',
@@ -276,49 +278,45 @@ def test_mmdet_configs_follow_detectron2(name, lr):
     assert cfg.optim_wrapper.optimizer.lr == lr
 
 
-def _schedule(cfg):
-    warmup, steps = cfg.param_scheduler
-    return dict(
-        loop=cfg.train_cfg.type,
-        max_iters=cfg.train_cfg.max_iters,
-        val_interval=cfg.train_cfg.val_interval,
-        warmup=(warmup.type, warmup.start_factor, warmup.by_epoch,
-                warmup.begin, warmup.end),
-        steps=(steps.type, steps.by_epoch, steps.milestones, steps.gamma,
-               steps.end),
-        checkpoint_by_epoch=cfg.default_hooks.checkpoint.by_epoch,
-        log_by_epoch=cfg.log_processor.by_epoch)
+# detectron2's iteration schedules, evaluated at the end (MoCo's configs
+# leave TEST.EVAL_PERIOD at 0): (max_iters, warmup iterations, lr steps)
+C4_SCHEDULES = {
+    # COCO 1x as detectron2 counts it
+    'mask-rcnn_r50-c4_ms-1x_coco.py': (90000, 1000, [60000, 80000]),
+    # MoCo's pascal_voc_R_50_C4_24k
+    'faster-rcnn_r50-c4_ms-24k_voc0712.py': (24000, 100, [18000, 22000]),
+}
 
 
-def test_coco_c4_is_detectron2s_1x():
-    """90k iterations, steps at 60k and 80k, 1000 warmup iterations,
-    evaluated at the end (MoCo: TEST.EVAL_PERIOD 0)."""
-    cfg = Config.fromfile(str(MMDET / 'mask-rcnn_r50-c4_ms-1x_coco.py'))
-    assert _schedule(cfg) == dict(
-        loop='IterBasedTrainLoop',
-        max_iters=90000,
-        val_interval=90000,
-        warmup=('LinearLR', 0.001, False, 0, 1000),
-        steps=('MultiStepLR', False, [60000, 80000], 0.1, 90000),
-        checkpoint_by_epoch=False,
-        log_by_epoch=False)
+@pytest.mark.parametrize('name', sorted(C4_SCHEDULES))
+def test_c4_schedules_are_detectron2s(name):
+    max_iters, warmup_iters, steps = C4_SCHEDULES[name]
+    cfg = Config.fromfile(str(MMDET / name))
+    assert (cfg.train_cfg.type, cfg.train_cfg.max_iters,
+            cfg.train_cfg.val_interval) == ('IterBasedTrainLoop', max_iters,
+                                            max_iters)
+    warmup, multistep = cfg.param_scheduler
+    assert (warmup.type, warmup.start_factor, warmup.by_epoch, warmup.begin,
+            warmup.end) == ('LinearLR', 0.001, False, 0, warmup_iters)
+    assert (multistep.type, multistep.by_epoch, multistep.milestones,
+            multistep.gamma, multistep.end) == ('MultiStepLR', False, steps,
+                                                0.1, max_iters)
+    assert not cfg.default_hooks.checkpoint.by_epoch
+    assert not cfg.log_processor.by_epoch
     assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+
+
+def test_coco_c4_data():
+    """Multi-scale 640-800 training, box and mask metrics."""
+    cfg = Config.fromfile(str(MMDET / 'mask-rcnn_r50-c4_ms-1x_coco.py'))
     resize = cfg.train_dataloader.dataset.pipeline[2]
     assert [s[1] for s in resize.scales] == list(range(640, 801, 32))
     assert cfg.model.roi_head.mask_head.type == 'FCNMaskHead'
     assert cfg.val_evaluator.metric == ['bbox', 'segm']
 
 
-def test_voc_c4_is_moco_24k_and_trains_on_difficult_objects():
+def test_voc_c4_data_trains_on_difficult_objects():
     cfg = Config.fromfile(str(MMDET / 'faster-rcnn_r50-c4_ms-24k_voc0712.py'))
-    assert _schedule(cfg) == dict(
-        loop='IterBasedTrainLoop',
-        max_iters=24000,
-        val_interval=24000,
-        warmup=('LinearLR', 0.001, False, 0, 100),
-        steps=('MultiStepLR', False, [18000, 22000], 0.1, 24000),
-        checkpoint_by_epoch=False,
-        log_by_epoch=False)
     datasets = cfg.train_dataloader.dataset.datasets
     assert [d.type
             for d in datasets] == ['simsiam_mm.VOCDatasetWithDifficult'] * 2

@@ -349,3 +349,28 @@ def test_c4_model_is_moco_res5_extra_norm():
                                         'SyncBN')
         assert model.init_cfg.modules == ['backbone', 'roi_head.shared_head']
         assert model.init_cfg.allow_missing == ['roi_head.shared_head.norm.']
+
+
+@pytest.mark.parametrize('path', [
+    'benchmarks/linear/r18-cifar_1xb128-linear-sgd-coslr-10e_digits.py',
+    'benchmarks/finetune/r18-cifar_1xb128-ft-coslr-10e_digits.py',
+])
+def test_digits_downstream_configs_take_the_demo_backbone(path):
+    """`make demo`'s checkpoint loads into the digits linear and fine-tune
+    configs: same backbone tensors (names and shapes), and the classifier
+    reads the width the backbone pools to."""
+    demo = Config.fromfile(REPO / 'configs' /
+                           'simsiam_r18-cifar_1xb64_digits-demo.py')
+    demo_backbone = _build(demo).backbone.state_dict()
+    cfg = Config.fromfile(REPO / 'configs' / path)
+    cfg.model.pop('init_cfg')
+    model = _build(cfg)
+    assert {
+        k: v.shape
+        for k, v in model.backbone.state_dict().items()
+    } == {
+        k: v.shape
+        for k, v in demo_backbone.items()
+    }
+    pooled = model.neck(model.backbone(torch.zeros(2, 3, 32, 32)))
+    assert pooled[-1].shape[1] == cfg.model.head.in_channels

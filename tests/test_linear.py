@@ -9,6 +9,7 @@ model config with the same widths.
 import itertools
 import os.path as osp
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -25,7 +26,8 @@ from simsiam_mm.models import SimSiam
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'linear',
-                  'resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
+                  'r18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
+CKPT = 'model.init_cfg.checkpoint'  # where SIMSIAM_CKPT goes
 WIDTH = dict(stem_channels=16, base_channels=16)  # pooled feature: 128
 register_all_modules(init_default_scope=False)  # mmpretrain's types
 _RUN = itertools.count()
@@ -122,8 +124,8 @@ def backbone_of(state):
 def test_linear_demo_trains_and_backbone_is_bit_identical(
         digits, pretrained, tmp_path):
     work_dir = str(tmp_path / 'linear')
-    # the checkpoint is chosen with the one top-level variable only
-    cfg = linear_cfg(digits, work_dir, checkpoint=pretrained)
+    # the checkpoint is named in the one place every downstream config has
+    cfg = linear_cfg(digits, work_dir, **{CKPT: pretrained})
     runner = Runner.from_cfg(cfg)
     record = RecordHead()
     runner.register_hook(record, 'LOWEST')  # after the weights are loaded
@@ -168,8 +170,8 @@ def test_trainable_stage_is_caught(digits, pretrained, tmp_path):
     cfg = linear_cfg(
         digits,
         str(tmp_path / 'linear'),
-        checkpoint=pretrained,
         **{
+            CKPT: pretrained,
             'model.backbone.frozen_stages': 3,
             'model.backbone.norm_eval': False,
             'train_dataloader.dataset.indices': 64,  # 2 iterations
@@ -189,53 +191,60 @@ def test_missing_checkpoint_is_an_error(digits, tmp_path, monkeypatch):
     missing = str(tmp_path / 'no_run' / 'epoch_5.pth')
     monkeypatch.setenv('SIMSIAM_CKPT', missing)
     runner = Runner.from_cfg(linear_cfg(digits, str(tmp_path / 'a')))
-    with pytest.raises(FileNotFoundError, match='epoch_5.pth not found'):
+    with pytest.raises(FileNotFoundError, match="epoch_5.pth' not found"):
         runner.train()
-    runner = Runner.from_cfg(
-        linear_cfg(digits, str(tmp_path / 'b'), checkpoint=''))
-    with pytest.raises(ValueError, match='needs the pretraining checkpoint'):
-        runner.train()
-
-
-def _resolved(cfg):
-    runner = Runner.from_cfg(cfg)
-    runner.train_loop  # build it, as runner.train() does before before_run
-    hook, = [h for h in runner.hooks if isinstance(h, LinearEvalHook)]
-    hook.before_run(runner)
-    return runner.model.backbone.init_cfg
-
-
-def test_checkpoint_override_either_way(digits, pretrained, tmp_path,
-                                        monkeypatch):
-    init_key = 'model.backbone.init_cfg.checkpoint'
-    for options in ({'checkpoint': pretrained}, {init_key: pretrained}):
-        init_cfg = _resolved(linear_cfg(digits, str(tmp_path), **options))
-        assert init_cfg == dict(
-            type='Pretrained', checkpoint=pretrained, prefix='backbone.')
-    # SIMSIAM_CKPT, the variable the transfer configs read, names it too
-    monkeypatch.setenv('SIMSIAM_CKPT', pretrained)
-    init_cfg = _resolved(linear_cfg(digits, str(tmp_path)))
-    assert init_cfg['checkpoint'] == pretrained
+    # unset: the config holds a placeholder, refused by name
     monkeypatch.delenv('SIMSIAM_CKPT')
-    default = Config.fromfile(CONFIG).checkpoint
-    assert default == 'work_dirs/demo/epoch_5.pth'  # what `make demo` writes
-    both = {'checkpoint': pretrained, init_key: pretrained + '.other'}
-    with pytest.raises(ValueError, match='disagree'):
-        _resolved(linear_cfg(digits, str(tmp_path), **both))
+    runner = Runner.from_cfg(linear_cfg(digits, str(tmp_path / 'b')))
+    with pytest.raises(ValueError, match='SIMSIAM_CKPT=PATH'):
+        runner.train()
+
+
+def test_checkpoint_named_by_env_or_cfg_options(digits, pretrained, tmp_path,
+                                                monkeypatch):
+    """The hook checks against what the model loaded: the merged config's
+    model.init_cfg, whether SIMSIAM_CKPT or --cfg-options named it."""
+    other = str(tmp_path / 'other.pth')
+    monkeypatch.setenv('SIMSIAM_CKPT', other)
+    env = linear_cfg(digits, str(tmp_path))
+    assert env.model.init_cfg.checkpoint == other
+    cfg = linear_cfg(digits, str(tmp_path), **{CKPT: pretrained})
+    runner = SimpleNamespace(cfg=cfg)
+    assert LinearEvalHook.pretrained(runner) == (pretrained, 'backbone.')
+    cfg.model.init_cfg = None
+    with pytest.raises(ValueError, match='model.init_cfg names none'):
+        LinearEvalHook.pretrained(runner)
 
 
 def test_checkpoint_of_another_architecture_is_refused(digits, pretrained,
                                                        tmp_path):
-    """mmengine's Pretrained init loads with strict=False; the hook's
-    after-loading check turns a partial load into an error."""
+    """mmengine's Pretrained init would load it with strict=False and a
+    warning; SimSiamPretrained names the missing tensor."""
     ckpt = safe_load(pretrained)
     del ckpt['state_dict']['backbone.layer4.1.bn2.running_var']
     partial = str(tmp_path / 'partial.pth')
     torch.save(ckpt, partial)
     runner = Runner.from_cfg(
-        linear_cfg(digits, str(tmp_path / 'run'), checkpoint=partial))
+        linear_cfg(digits, str(tmp_path / 'run'), **{CKPT: partial}))
+    with pytest.raises(
+            KeyError, match=r'backbone\.layer4\.1\.bn2\.running_var'):
+        runner.train()
+
+
+def test_backbone_overwritten_after_loading_is_caught(digits, pretrained,
+                                                      tmp_path):
+    """A load_from of another checkpoint replaces the SimSiam backbone after
+    initialisation; the check right after loading stops the run."""
+    ckpt = safe_load(pretrained)
+    ckpt['state_dict']['backbone.conv1.weight'][0, 0, 0, 0] += 1e-3
+    other = str(tmp_path / 'other.pth')
+    torch.save(ckpt, other)
+    cfg = linear_cfg(digits, str(tmp_path / 'run'), **{
+        CKPT: pretrained,
+        'load_from': other
+    })
     with pytest.raises(
             BackboneChangedError,
-            match=r'(?s)after loading.*layer4\.1\.bn2\.running_var: in '
-            'the model, not in the checkpoint'):
-        runner.train()
+            match=r'(?s)after loading.*: 1 backbone tensors differ.*'
+            r'conv1\.weight: max abs difference 0\.001'):
+        Runner.from_cfg(cfg).train()

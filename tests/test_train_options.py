@@ -25,7 +25,8 @@ def test_cli_options_reach_the_config(tmp_path):
 
 
 @pytest.mark.parametrize('name, loop', [
-    ('mask-rcnn_r50-c4_ms-1x_coco.py', 'ResumableEpochBasedTrainLoop'),
+    ('faster-rcnn_r50-fpn_ms-1x_voc0712.py', 'ResumableEpochBasedTrainLoop'),
+    ('mask-rcnn_r50-c4_ms-1x_coco.py', 'IterBasedTrainLoop'),
     ('faster-rcnn_r50-c4_ms-24k_voc0712.py', 'IterBasedTrainLoop'),
 ])
 def test_mmdet_configs_get_atomic_checkpoints_and_nan_guard(name, loop):

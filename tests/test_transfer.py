@@ -3,8 +3,9 @@
 Each benchmark config trains a few iterations on CPU, on a tiny dataset in
 the layout the README documents (written here: drawn boxes and polygons),
 from a checkpoint made by this project's SimSiam, and evaluates to numbers.
-The check that matters: the weights the training *starts from* are the
-checkpoint's backbone, res5 of a C4 detector included.
+The checks that matter: the weights the training *starts from* are the
+checkpoint's backbone, res5 of a C4 detector included; precise BN replaces
+the BN statistics before evaluation; VOC's difficult objects are targets.
 """
 import json
 import os
@@ -31,7 +32,7 @@ MMDET = osp.join(ROOT, 'configs', 'benchmarks', 'mmdet')
 VOC_C4 = osp.join(MMDET, 'faster-rcnn_r50-c4_ms-24k_voc0712.py')
 COCO_C4 = osp.join(MMDET, 'mask-rcnn_r50-c4_ms-1x_coco.py')
 FINETUNE = osp.join(ROOT, 'configs', 'benchmarks', 'finetune',
-                    'resnet18-cifar_1xb128-ft-coslr-10e_digits.py')
+                    'r18-cifar_1xb128-ft-coslr-10e_digits.py')
 
 
 # ------------------------------------------------------------ checkpoints
@@ -78,14 +79,14 @@ def r18_ckpt(tmp_path_factory):
 
 
 # --------------------------------------------------------- tiny datasets
-VOC_BOXES = {  # image -> [(class, x1, y1, x2, y2)], 1-based VOC pixels
+VOC_BOXES = {  # image -> [(class, x1, y1, x2, y2[, difficult])], 1-based
     '000001': [('car', 10, 12, 70, 60)],
     '000002': [('dog', 40, 20, 110, 80), ('car', 5, 50, 45, 90)],
-    '000003': [('dog', 20, 10, 100, 70)],
+    '000003': [('dog', 20, 10, 100, 70), ('car', 96, 70, 124, 92, 1)],
     '000004': [('car', 30, 30, 90, 85)],
     '000005': [('dog', 8, 8, 60, 50)],
     '000006': [('car', 50, 15, 120, 75)],
-    '000007': [('dog', 15, 25, 85, 88)],
+    '000007': [('dog', 15, 25, 85, 88), ('car', 90, 8, 126, 40, 1)],
 }
 VOC_SPLITS = {
     'VOC2007':
@@ -117,13 +118,15 @@ def write_voc(root: str) -> None:
                 size = ET.SubElement(ann, 'size')
                 for key, val in (('width', W), ('height', H), ('depth', 3)):
                     ET.SubElement(size, key).text = str(val)
-                for i, (cls, x1, y1, x2, y2) in enumerate(VOC_BOXES[name]):
+                for i, (cls, x1, y1, x2, y2,
+                        *difficult) in enumerate(VOC_BOXES[name]):
                     color = (40 + 100 * i, 200, 255 - 60 * i)
                     cv2.rectangle(img, (x1 - 1, y1 - 1), (x2 - 1, y2 - 1),
                                   color, -1)
                     obj = ET.SubElement(ann, 'object')
                     ET.SubElement(obj, 'name').text = cls
-                    ET.SubElement(obj, 'difficult').text = '0'
+                    ET.SubElement(obj, 'difficult').text = str(
+                        difficult[0] if difficult else 0)
                     box = ET.SubElement(obj, 'bndbox')
                     for key, val in zip(('xmin', 'ymin', 'xmax', 'ymax'),
                                         (x1, y1, x2, y2)):
@@ -222,13 +225,26 @@ def shrink(cfg: Config, work_dir: str) -> Config:
         # an untrained detector scores below 0.05: keep its boxes so that
         # the metrics have detections to rank
         cfg.model.test_cfg.rcnn.update(score_thr=0.0, max_per_img=20)
+    for hook in cfg.get('custom_hooks', []):
+        if hook['type'].endswith('PreciseBNHook'):
+            hook['num_iters'] = 2  # of detectron2's 200
     cfg.default_hooks.checkpoint = None
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     return cfg
 
 
+def bn_statistics(model) -> dict:
+    return {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if k.endswith(('running_mean', 'running_var'))
+    }
+
+
 class Probe(Hook):
-    """Keeps the weights training starts from and the evaluation."""
+    """Keeps the weights training starts from, the BN statistics after the
+    last training step (before any other hook of that step) and at the
+    evaluation, and the evaluation."""
 
     def before_train(self, runner) -> None:
         self.start = {
@@ -236,17 +252,35 @@ class Probe(Hook):
             for k, v in runner.model.state_dict().items()
         }
 
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None) -> None:
+        self.trained_bn = bn_statistics(runner.model)
+
+    def before_val_epoch(self, runner) -> None:
+        self.evaluated_bn = bn_statistics(runner.model)
+
     def after_val_epoch(self, runner, metrics=None) -> None:
         self.metrics = dict(metrics)
 
 
 def train(cfg: Config) -> tuple:
+    """Train; returns the runner and the probe, with ``probe.end`` (the
+    final weights) and ``probe.bn_kept``: the BN statistics that training
+    left and the evaluation used unchanged."""
     runner = Runner.from_cfg(cfg)
     probe = Probe()
-    runner.register_hook(probe, priority='VERY_LOW')
+    runner.register_hook(probe, priority='HIGHEST')
     runner.train()
-    end = {k: v.detach() for k, v in runner.model.state_dict().items()}
-    return runner, probe.start, end, probe.metrics
+    probe.end = {k: v.detach() for k, v in runner.model.state_dict().items()}
+    assert probe.trained_bn.keys() == probe.evaluated_bn.keys()
+    probe.bn_kept = [
+        k for k, v in probe.trained_bn.items()
+        if torch.equal(v, probe.evaluated_bn[k])
+    ]
+    return runner, probe
 
 
 def backbone_tensors(state: dict) -> dict:
@@ -317,7 +351,10 @@ def test_voc_c4_trains_from_simsiam_and_reports_ap(tmp_path, monkeypatch,
     monkeypatch.setenv('SIMSIAM_CKPT', path)  # the one place named
     cfg = Config.fromfile(VOC_C4)
     assert cfg.model.init_cfg.checkpoint == path
-    runner, start, end, metrics = train(shrink(cfg, str(tmp_path / 'work')))
+    runner, probe = train(shrink(cfg, str(tmp_path / 'work')))
+    start, end, metrics = probe.start, probe.end, probe.metrics
+    # precise BN recomputed every BN statistic before the evaluation
+    assert probe.trained_bn and probe.bn_kept == []
 
     # SyncBN became BN on one process; BN trains (norm_eval False)
     model = runner.model
@@ -352,7 +389,10 @@ def test_coco_c4_trains_from_simsiam_and_reports_box_and_mask_ap(
     cfg = Config.fromfile(COCO_C4)
     # what tools/train.py --cfg-options model.init_cfg.checkpoint=PATH does
     cfg.merge_from_dict({'model.init_cfg.checkpoint': path})
-    runner, start, end, metrics = train(shrink(cfg, str(tmp_path / 'work')))
+    runner, probe = train(shrink(cfg, str(tmp_path / 'work')))
+    start, end, metrics = probe.start, probe.end, probe.metrics
+    # precise BN recomputed every BN statistic before the evaluation
+    assert probe.trained_bn and probe.bn_kept == []
 
     assert_c4_starts_from(start, ckpt)
     assert_trained_everything(start, end, 'backbone.')
@@ -379,7 +419,10 @@ def test_finetune_config_trains_whole_backbone(tmp_path, monkeypatch,
     monkeypatch.setenv('SIMSIAM_CKPT', path)
     cfg = shrink(Config.fromfile(FINETUNE), str(tmp_path / 'work'))
     cfg.train_dataloader.batch_size = 8
-    runner, start, end, metrics = train(cfg)
+    runner, probe = train(cfg)
+    start, metrics = probe.start, probe.metrics
+    # no precise BN here: the evaluation used the statistics training left
+    assert probe.bn_kept == list(probe.trained_bn)
 
     source = backbone_tensors(ckpt)
     started = backbone_tensors(start)
@@ -393,6 +436,37 @@ def test_finetune_config_trains_whole_backbone(tmp_path, monkeypatch,
         assert param.requires_grad, name
         assert not torch.equal(start['backbone.' + name], param), name
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+
+
+def _instances(dataset, img_id: str) -> list:
+    ids = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))]
+    return dataset.get_data_info(ids.index(img_id))['instances']
+
+
+def test_voc_difficult_objects_are_training_targets(tmp_path, monkeypatch):
+    """detectron2's VOC loader trains on difficult objects; mmdet's
+    VOCDataset ignores them. The VOC07 test set still ignores them."""
+    write_voc(str(tmp_path / 'data'))
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(VOC_C4)
+    from mmdet.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        train_set = DATASETS.build(cfg.train_dataloader.dataset)
+        mmdet_set = DATASETS.build(
+            dict(cfg.train_dataloader.dataset.datasets[0], type='VOCDataset'))
+        test_set = DATASETS.build(cfg.val_dataloader.dataset)
+    flags = [i['ignore_flag'] for i in _instances(train_set, '000003')]
+    assert flags == [0, 0]
+    assert [i['ignore_flag']
+            for i in _instances(mmdet_set, '000003')] == [0, 1]
+    assert [i['ignore_flag'] for i in _instances(test_set, '000007')] == [0, 1]
+    # through the training pipeline: both boxes are targets
+    index = [
+        train_set.get_data_info(i)['img_id'] for i in range(len(train_set))
+    ].index('000003')
+    sample = train_set[index]['data_samples']
+    assert len(sample.gt_instances) == 2
+    assert len(sample.ignored_instances) == 0
 
 
 # ---------------------------------------------- the initializer's refusals
@@ -430,6 +504,22 @@ def test_checkpoint_without_res5_is_refused_not_random(tmp_path, r50_ckpt):
         model.init_weights()
     # all or nothing: the backbone, which did fit, was not loaded either
     assert torch.equal(model.backbone.conv1.weight, before)
+
+
+def test_checkpoint_tensors_no_module_takes_are_refused(r50_ckpt):
+    """res5 of the checkpoint has no place in a C4 backbone alone."""
+    path, ckpt = r50_ckpt
+    model = _detector(path)
+    before = model.backbone.conv1.weight.detach().clone()
+    with pytest.raises(
+            KeyError, match=r'fit none of backbone .*backbone\.layer4\.'):
+        SimSiamPretrained(path, modules=['backbone'])(model)
+    assert torch.equal(model.backbone.conv1.weight, before)
+    SimSiamPretrained(
+        path, modules=['backbone'], allow_unused=['layer4.'])(
+            model)
+    assert torch.equal(model.backbone.conv1.weight,
+                       ckpt['backbone.conv1.weight'])
 
 
 def test_wrong_prefix_and_wrong_architecture_are_refused(tmp_path, r18_ckpt):

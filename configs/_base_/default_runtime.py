@@ -1,7 +1,13 @@
-# Runtime shared by every simsiam_mm config: scope, hooks, logging,
+# Runtime shared by every simsiam_mm config: scope, runner, hooks, logging,
 # environment. Works unchanged on GPUs, one CPU process and several CPU
-# processes (tools/train.py picks gloo and plain BN on CPU).
+# processes, under tools/train.py and under mmpretrain's own tools/train.py.
 default_scope = 'simsiam_mm'
+# imported by Config.fromfile, whatever tool reads the config: registers the
+# simsiam_mm types and the safe checkpoint loader before anything is built
+custom_imports = dict(imports=['simsiam_mm'], allow_failed_imports=False)
+# PortableRunner: mmengine's Runner, also on CPU processes (gloo, plain BN
+# for SyncBN); the host tools build a config's runner_type
+runner_type = 'simsiam_mm.PortableRunner'
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
@@ -41,7 +47,7 @@ custom_hooks = [
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # nccl on GPUs; tools/train.py switches to gloo when there is no GPU
+    # nccl on GPUs; PortableRunner switches to gloo when there is no GPU
     dist_cfg=dict(backend='nccl'),
 )
 

@@ -1,4 +1,4 @@
-# Output dimension sweep (Sec. 4.6): d = 512 with the
+# Output dimension sweep (the paper's supplement): d = 512 with the
 # predictor's hidden layer d/4. The paper (ImageNet): 256 / 512 / 1024 /
 # 2048 -> 65.3 / 67.2 / 67.5 / 68.1.
 _base_ = '../simsiam_r18-cifar_1xb64_digits-demo.py'

@@ -1,6 +1,7 @@
 from .amp import CPUAmpOptimWrapper
 from .hooks import AtomicCheckpointHook, NaNGuardHook, WorkDirError
 from .monitor_hooks import CollapseError, CollapseMonitorHook, KNNMonitorHook
+from .precise_bn import PreciseBNHook
 from .predictor_lr import FixedLRHook, SimSiamOptimWrapperConstructor
 from .pretrained_init import SimSiamPretrained
 from .resume import ResumableEpochBasedTrainLoop
@@ -10,5 +11,6 @@ __all__ = [
     'FixedLRHook', 'SimSiamOptimWrapperConstructor', 'CollapseError',
     'CollapseMonitorHook', 'KNNMonitorHook', 'SimSiamPretrained',
     'AtomicCheckpointHook', 'CPUAmpOptimWrapper', 'NaNGuardHook',
-    'PortableRunner', 'ResumableEpochBasedTrainLoop', 'WorkDirError'
+    'PortableRunner', 'PreciseBNHook', 'ResumableEpochBasedTrainLoop',
+    'WorkDirError'
 ]

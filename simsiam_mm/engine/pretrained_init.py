@@ -1,17 +1,21 @@
 """Hand a SimSiam backbone to a downstream model, strictly.
 
-Transfer (Sec. 4.6 and Table 5 of arXiv 2011.10566) starts the detector or
-classifier from the pretrained ResNet. SimSiam keeps mmpretrain's
-``backbone`` name, so its checkpoint holds ``backbone.conv1.weight`` ...
-``backbone.layer4.2.bn3.running_var``, the names mmdet's and mmpretrain's
-ResNets use; in a C4 detector res5 lives in the RoI head
-(``roi_head.shared_head.layer4``) and takes ``backbone.layer4.*``.
+Transfer (Table 5 of arXiv 2011.10566), linear evaluation and fine-tuning
+start the detector or classifier from the pretrained ResNet. SimSiam keeps
+mmpretrain's ``backbone`` name, so its checkpoint holds
+``backbone.conv1.weight`` ... ``backbone.layer4.2.bn3.running_var``, the
+names mmdet's and mmpretrain's ResNets use; in a C4 detector res5 lives in
+the RoI head (``roi_head.shared_head.layer4``) and takes
+``backbone.layer4.*``.
 
 mmengine's ``Pretrained`` initializer loads with ``strict=False`` and only
 warns about missing keys, so a wrong prefix or the wrong file trains from a
 random init without a word. :class:`SimSiamPretrained` names the checkpoint
 once, for every module that takes it, and raises on any module tensor it
-cannot fill.
+cannot fill and on any checkpoint tensor no module takes. It is the one
+loading path of the project: every downstream config names it in
+``model.init_cfg`` (``configs/benchmarks/_base_/simsiam_pretrained.py``,
+read from ``SIMSIAM_CKPT``), and the evaluation tools call it.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -59,8 +63,11 @@ class SimSiamPretrained:
     checkpoint's ``prefix`` + its name inside the sub-module
     (``backbone.layer4.0.conv1.weight``). A tensor the checkpoint lacks (and
     ``allow_missing`` does not excuse) or holds with another shape is an
-    error. Checkpoint tensors nobody asks for (the projector, the predictor,
-    a C4 backbone's absent res5) are ignored.
+    error, and so is a ``prefix`` tensor no listed module takes (a deeper
+    network's checkpoint; res5 of a C4 detector when
+    ``roi_head.shared_head`` is not listed) unless ``allow_unused`` excuses
+    it. Tensors outside ``prefix`` (the projector, the predictor) are
+    ignored.
 
     mmengine runs a top-level initializer *before* the children's
     ``init_weights``; the loaded sub-modules are therefore marked
@@ -79,6 +86,9 @@ class SimSiamPretrained:
         allow_missing (Sequence[str]): Prefixes of model keys (dotted from
             the model) that may stay at their fresh init, e.g. the extra BN
             after res5 that SimSiam never had. Defaults to ``()``.
+        allow_unused (Sequence[str]): Prefixes of checkpoint keys (after
+            ``prefix``, e.g. ``'layer4.'``) that no module needs to take.
+            Defaults to ``()``.
         map_location (str): Where to load the tensors. Defaults to 'cpu'.
     """
 
@@ -87,6 +97,7 @@ class SimSiamPretrained:
                  modules: Sequence[str] = ('backbone', ),
                  prefix: str = 'backbone.',
                  allow_missing: Sequence[str] = (),
+                 allow_unused: Sequence[str] = (),
                  map_location: str = 'cpu') -> None:
         if isinstance(modules, str):
             modules = [modules]
@@ -97,6 +108,7 @@ class SimSiamPretrained:
         self.modules = list(modules)
         self.prefix = prefix
         self.allow_missing = tuple(allow_missing)
+        self.allow_unused = tuple(allow_unused)
         self.map_location = map_location
         self.wholemodule = False  # set by mmengine's ``initialize``
 
@@ -160,6 +172,17 @@ class SimSiamPretrained:
                     f'({_quote(missing)}); {len(mismatched)} of another '
                     f'shape ({_quote(mismatched)})')
             targets.append((path, sub, take))
+        taken = set().union(*(take for _, _, take in targets))
+        unused = sorted(
+            k for k in source
+            if k not in taken and not k.startswith(self.allow_unused))
+        if unused:
+            raise KeyError(
+                f'{self.checkpoint}: {len(unused)} tensors under '
+                f'{self.prefix!r} fit none of {", ".join(self.modules)} '
+                f'({_quote([self.prefix + k for k in unused])}): a deeper '
+                'network\'s checkpoint, or a module missing from `modules` '
+                '(allow_unused=[...] excuses them)')
         # load only once every module fits: all or nothing
         for path, sub, take in targets:
             sub.load_state_dict(take, strict=False)

@@ -11,8 +11,8 @@ from mmengine.runner import Runner
 from mmpretrain.utils import register_all_modules
 from torch import nn
 
+from simsiam_mm.engine.pretrained_init import SimSiamPretrained
 from simsiam_mm.registry import MODELS, SCOPE
-from .export import load_backbone
 
 #: Config variables holding the labelled splits of kNN evaluation and
 #: t-SNE (single-view, deterministic pipelines ending in ``PackInputs``).
@@ -56,15 +56,18 @@ def build_model(cfg: Config,
     """The config's model with the checkpoint's backbone, in eval mode.
 
     ``checkpoint=None`` gives the same architecture at its training-start
-    initialisation (``init_weights``), the random-init baseline. The
-    backbone is loaded strictly: a checkpoint of another architecture is an
-    error, not a partial load. SyncBN becomes BN (one process).
+    initialisation (``init_weights``), the random-init baseline. Otherwise
+    the backbone is loaded by
+    :class:`~simsiam_mm.engine.pretrained_init.SimSiamPretrained`, the
+    loading path of every downstream config: a checkpoint of another
+    architecture is an error, not a partial load. SyncBN becomes BN (one
+    process).
     """
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     if checkpoint is None:
         model.init_weights()
     else:
-        model.backbone.load_state_dict(load_backbone(checkpoint), strict=True)
+        SimSiamPretrained(checkpoint, modules=['backbone'])(model)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     return model.to(device).eval()
 

@@ -3,36 +3,26 @@
 The official ``main_lincls.py`` asserts, after training, that no backbone
 weight moved. Here that is code run by every linear config:
 
-* the config names the pretraining checkpoint with ONE top-level variable,
-  ``checkpoint = '{{$SIMSIAM_CKPT:work_dirs/.../epoch_N.pth}}'`` in the
-  shipped configs, so the environment variable ``SIMSIAM_CKPT`` names it
-  as it does for the mmdet transfer configs; overridable with
-  ``--cfg-options checkpoint=PATH``. mmengine's ``--cfg-options`` does not
-  re-evaluate values derived from it, so :class:`LinearEvalHook` reads
-  ``runner.cfg.checkpoint`` at ``before_run`` and writes
-  ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
-  into the backbone before the runner initialises weights (mmpretrain's
-  ``--cfg-options model.backbone.init_cfg.checkpoint=PATH`` works too; two
-  different overrides are an error). No checkpoint, or a path that is not
-  a file, is an error: never a silent random init.
-* right after initialisation (``before_train``) the backbone must equal
-  the checkpoint's ``backbone.*`` tensors bit for bit (mmengine's
-  ``Pretrained`` init loads with ``strict=False`` and would only warn on a
-  mismatch), and after training (``after_train``) it must still: every
-  weight and every BatchNorm statistic. Otherwise
-  :class:`BackboneChangedError` stops the run.
+* the backbone is loaded like every downstream model's: by
+  :class:`~simsiam_mm.engine.pretrained_init.SimSiamPretrained` in the
+  model's ``init_cfg``, from the checkpoint that ``SIMSIAM_CKPT`` (or
+  ``--cfg-options model.init_cfg.checkpoint=PATH``) names; a missing,
+  unset or ill-fitting checkpoint stops the run there;
+* :class:`LinearEvalHook` reads the same checkpoint and checks that the
+  backbone equals its ``backbone.*`` tensors bit for bit right after
+  loading (``before_train``: nothing re-initialised or overwrote it, e.g.
+  a ``load_from``) and after training (``after_train``): every weight and
+  every BatchNorm statistic. Otherwise :class:`BackboneChangedError` stops
+  the run.
 
 :func:`check_backbone_unchanged` is the same check for
 ``tools/check_linear.py``.
 """
-import os.path as osp
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Tuple
 
 import torch
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
 
 from simsiam_mm.checkpoint import safe_load
 from simsiam_mm.registry import HOOKS
@@ -96,24 +86,17 @@ def check_backbone_unchanged(current: Mapping[str, torch.Tensor],
 
 @HOOKS.register_module()
 class LinearEvalHook(Hook):
-    """Load the pretrained backbone from ``cfg.checkpoint``; check that
-    linear training leaves it bit-identical.
+    """Check that linear training leaves the pretrained backbone
+    bit-identical to the checkpoint the model's ``init_cfg`` loaded.
 
-    Args:
-        checkpoint (str, optional): The pretraining checkpoint. Defaults to
-            None: read the config's top-level ``checkpoint`` variable at
-            run time, so ``--cfg-options checkpoint=PATH`` takes effect.
-        prefix (str): Key prefix of the backbone in the checkpoint.
-            Defaults to ``'backbone.'``.
+    The checkpoint and its key prefix are the model's
+    ``init_cfg.checkpoint`` and ``init_cfg.prefix`` (``'backbone.'`` when
+    not given), as the runner's config holds them after ``--cfg-options``.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self,
-                 checkpoint: Optional[str] = None,
-                 prefix: str = BACKBONE_PREFIX) -> None:
-        self.checkpoint = checkpoint
-        self.prefix = prefix
+    def __init__(self) -> None:
         self.reference: Optional[Mapping[str, torch.Tensor]] = None
         self.path: Optional[str] = None
 
@@ -124,63 +107,20 @@ class LinearEvalHook(Hook):
         return model.backbone
 
     @staticmethod
-    def _resolve(runner, from_init: Optional[str]) -> Optional[str]:
-        """The checkpoint the user asked for.
-
-        The config writes ``checkpoint`` into ``init_cfg`` at parse time, so
-        the two differ only when one of them was overridden on the command
-        line; the overridden one (different from the config file's value)
-        wins. Both overridden to different paths is an error.
-        """
-        top = runner.cfg.get('checkpoint')
-        if not from_init or from_init == top:
-            return top
-        default_top, default_init = top, from_init
-        filename = getattr(runner.cfg, 'filename', None)
-        if filename and osp.isfile(filename):
-            original = Config.fromfile(filename)
-            default_top = original.get('checkpoint')
-            default_init = original.get('model',
-                                        {}).get('backbone',
-                                                {}).get('init_cfg',
-                                                        {}).get('checkpoint')
-        if top != default_top and from_init == default_init:
-            return top
-        if from_init != default_init and top == default_top:
-            return from_init
-        raise ValueError(
-            f'the config\'s checkpoint ({top}) and '
-            f'model.backbone.init_cfg.checkpoint ({from_init}) disagree: '
-            'set the pretraining checkpoint with --cfg-options '
-            'checkpoint=PATH only')
-
-    def before_run(self, runner) -> None:
-        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
-            return  # test / val only: the trained checkpoint is loaded
-        backbone = self._backbone(runner)
-        init_cfg = backbone.init_cfg
-        from_init = init_cfg.get('checkpoint') if isinstance(init_cfg,
-                                                             dict) else None
-        path = self.checkpoint or self._resolve(runner, from_init)
-        if not path:
+    def pretrained(runner) -> Tuple[str, str]:
+        """``(checkpoint, prefix)`` of the model's ``init_cfg``."""
+        init_cfg = runner.cfg.get('model', {}).get('init_cfg')
+        if isinstance(init_cfg, (list, tuple)):  # the one naming a file
+            init_cfg = next((c for c in init_cfg if c.get('checkpoint')), None)
+        if not isinstance(init_cfg, dict) or not init_cfg.get('checkpoint'):
             raise ValueError(
-                'linear evaluation needs the pretraining checkpoint: set '
-                'the environment variable SIMSIAM_CKPT=PATH (read by the '
-                'shipped configs), `checkpoint = PATH` in the config or '
-                'pass --cfg-options checkpoint=PATH')
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'pretraining checkpoint {path} not found; set '
-                'SIMSIAM_CKPT=PATH or pass --cfg-options checkpoint=PATH '
-                '(the epoch_N.pth of a SimSiam run)')
-        backbone.init_cfg = dict(
-            type='Pretrained', checkpoint=path, prefix=self.prefix)
-        self.path = path
-        self.reference = backbone_state_dict(safe_load(path), self.prefix)
+                'LinearEvalHook compares the backbone with the checkpoint '
+                'the model is initialised from, but model.init_cfg names '
+                'none: use configs/benchmarks/_base_/simsiam_pretrained.py '
+                '(SIMSIAM_CKPT=PATH)')
+        return init_cfg['checkpoint'], init_cfg.get('prefix', BACKBONE_PREFIX)
 
     def _check(self, runner, when: str) -> None:
-        if self.reference is None:
-            return
         state = self._backbone(runner).state_dict()
         num = check_backbone_unchanged(state, self.reference,
                                        f'{when} ({self.path})')
@@ -188,6 +128,8 @@ class LinearEvalHook(Hook):
                            f'tensors are bit-identical to {self.path}')
 
     def before_train(self, runner) -> None:
+        self.path, prefix = self.pretrained(runner)
+        self.reference = backbone_state_dict(safe_load(self.path), prefix)
         self._check(runner, 'after loading')
 
     def after_train(self, runner) -> None:

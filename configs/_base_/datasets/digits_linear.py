@@ -1,18 +1,12 @@
 # Labelled digits for linear evaluation of the demo: train
-# RandomResizedCrop(32) + flip, test the plain 32 px images; classes are the
-# sub-folder names of data/digits/{train,val}. Defines the runner's own
-# keys (dataset_type, data_root, data_preprocessor, train_pipeline,
-# test_pipeline, train/val/test_dataloader, val/test_evaluator), so a linear
-# config inherits this file *instead of* digits_simsiam.py.
-dataset_type = 'CustomDataset'
-data_root = 'data/digits/'
+# RandomResizedCrop(32) + flip, test the plain 32 px images of the kNN
+# loaders. Defines the runner's own keys (data_preprocessor,
+# train_pipeline, train/val/test_dataloader, val/test_evaluator), so a
+# linear config inherits this file *instead of* digits_simsiam.py.
+_base_ = './digits_knn.py'
 
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=10,
-    mean=[79.65, 79.65, 79.65],
-    std=[90.81, 90.81, 90.81],
-    to_rgb=False)
+# the kNN root's statistics, for a classifier
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=10)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
@@ -21,36 +15,12 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
-test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='Resize', scale=(32, 32)),
-    dict(type='PackInputs'),
-]
-
+# the kNN loaders: train shuffled and augmented, val as it is
 train_dataloader = dict(
-    batch_size=128,
-    num_workers=2,
-    drop_last=True,
-    persistent_workers=True,
+    _base_.knn_train_dataloader, batch_size=128, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
-
-val_dataloader = dict(
-    batch_size=256,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix='val',
-        pipeline=test_pipeline))
+    dataset=dict(_base_.knn_train_dataloader.dataset, pipeline=train_pipeline))
+val_dataloader = _base_.knn_val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 
 test_dataloader = val_dataloader

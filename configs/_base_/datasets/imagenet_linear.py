@@ -1,19 +1,15 @@
-# Labelled ImageNet for linear evaluation (Sec. 4 / official main_lincls):
-# train RandomResizedCrop(224) + flip, test resize 256 + centre crop 224,
-# both with PIL resizing as torchvision does. Defines the runner's own keys
-# (dataset_type, data_root, data_preprocessor, train_pipeline,
-# test_pipeline, train/val/test_dataloader, val/test_evaluator), so a linear
-# config inherits this file *instead of* imagenet_simsiam.py. The paper's
-# batch is 4096 in total: set train_dataloader.batch_size per GPU to match.
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
+# Labelled ImageNet for linear evaluation (arXiv 2011.10566 and the
+# official main_lincls.py): train RandomResizedCrop(224) + flip, test the
+# kNN loaders' resize 256 + centre crop 224, both with PIL resizing as
+# torchvision does. Defines the runner's own keys (data_preprocessor,
+# train_pipeline, train/val/test_dataloader, val/test_evaluator), so a
+# linear config inherits this file *instead of* imagenet_simsiam.py. The
+# paper's batch is 4096 in total: the linear config sets
+# train_dataloader.batch_size per GPU to match.
+_base_ = './imagenet_knn.py'
 
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=False)
+# the kNN root's statistics, for a classifier
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=1000)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
@@ -22,39 +18,12 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
-test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-
+# the kNN loaders: train shuffled and augmented, val as it is
 train_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    drop_last=True,
-    persistent_workers=True,
-    pin_memory=True,
+    _base_.knn_train_dataloader, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
-
-val_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
+    dataset=dict(_base_.knn_train_dataloader.dataset, pipeline=train_pipeline))
+val_dataloader = _base_.knn_val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 
 test_dataloader = val_dataloader

@@ -1,4 +1,4 @@
-# SimSiam, ResNet-50 (Sec. 4 of arXiv 2011.10566).
+# SimSiam, ResNet-50 (Sec. 3 of arXiv 2011.10566, baseline settings).
 # Projector: 3 fc, hidden/out 2048, BN on every fc, output BN without affine.
 # Predictor: 2048 -> 512 -> 2048 bottleneck, BN on the hidden fc only.
 dim = 2048

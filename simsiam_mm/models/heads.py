@@ -1,4 +1,5 @@
-"""The two MLP heads of SimSiam (Sec. 4.1 and Appendix of arXiv 2011.10566).
+"""The two MLP heads of SimSiam (Sec. 3, "Baseline settings", of arXiv
+2011.10566, and its appendix D for CIFAR).
 
 Both heads take and return ``N x C`` tensors. The layer order is written out
 in ``__init__`` so that it can be checked against the paper at a glance.

@@ -196,9 +196,11 @@ def _offending(file: IO[bytes], message: str) -> str:
             return ', '.join(names)
     except Exception:  # noqa: BLE001 - best effort for the message only
         pass
-    match = re.search(r'WeightsUnpickler error:\s*(.+)', message)
+    # torch's message: boilerplate, then the reason after a blank line
+    match = re.search(r'WeightsUnpickler error:\s*(.+)', message) or \
+        re.search(r'\n\n+([^\n]+)', message)
     if match:
-        return match.group(1)
+        return match.group(1).strip()
     return message.splitlines()[0] if message else 'unknown'
 
 

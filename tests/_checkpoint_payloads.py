@@ -135,8 +135,7 @@ def train_tiny(folder: Path, epochs: int = 1) -> Path:
     return work_dir
 
 
-def poisoned_copy(benign: Path, target: Path, marker: Path,
-                  kind: str) -> Path:
+def poisoned_copy(benign: Path, target: Path, marker: Path, kind: str) -> Path:
     """``benign`` with one payload added; ``kind`` is a key of
     :data:`PICKLE_PAYLOADS`, or ``config`` (``meta['config']``, read by
     ``Runner.resume``), ``cfg`` (``meta['cfg']`` and the message hub's

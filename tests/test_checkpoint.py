@@ -118,8 +118,8 @@ def test_local_pickle_payloads_are_refused_everywhere(benign, tmp_path, kind,
         lambda: mme.CheckpointLoader.load_checkpoint(str(bad)),
         lambda: mme.load_from_local(str(bad), 'cpu'),
         lambda: make_runner(tmp_path / 'w').resume(str(bad)),
-        lambda: make_runner(tmp_path / 'w', load_from=str(bad)).
-        load_or_resume(),
+        lambda: make_runner(tmp_path / 'w', load_from=str(bad)).load_or_resume(
+        ),
     ]
     for load in entry_points:
         with pytest.raises(ck.UnsafeCheckpointError) as err:

@@ -15,8 +15,8 @@ from mmengine.config import Config
 from simsiam_mm import checkpoint as ck
 from simsiam_mm.checkpoint import config_text
 
-SHIPPED = sorted(p for p in (REPO / 'configs').rglob('*.py')
-                 if '_base_' not in p.parts)
+SHIPPED = sorted(
+    p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 MMDET_CONFIG = osp.join(
     osp.dirname(mmdet.__file__), '.mim', 'configs', 'retinanet',
     'retinanet_r18_fpn_1x_coco.py')
@@ -35,11 +35,12 @@ def benign(tmp_path_factory):
 FAST = ('simsiam_r18-cifar_1xb64_digits-demo', 'mask-rcnn_r50-c4_ms-1x_coco')
 
 
-@pytest.mark.parametrize('path', [
-    pytest.param(p, marks=() if p.stem in FAST else pytest.mark.slow)
-    for p in SHIPPED + [Path(MMDET_CONFIG)]
-],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    'path', [
+        pytest.param(p, marks=() if p.stem in FAST else pytest.mark.slow)
+        for p in SHIPPED + [Path(MMDET_CONFIG)]
+    ],
+    ids=lambda p: p.stem)
 def test_pretty_text_reads_as_data_like_mmengine_runs_it(path):
     """What mmengine writes into checkpoints (``Config.pretty_text``) is
     read as data into the same config that executing it gives."""
@@ -78,8 +79,8 @@ def _with_text(benign, target, key, text):
     checkpoint = ck.safe_load(str(benign))
     checkpoint['meta'][key] = text
     torch.save(checkpoint, target)
-    return ck.safe_load(str(target))[
-        'meta'][key]  # now known as checkpoint text
+    return ck.safe_load(
+        str(target))['meta'][key]  # now known as checkpoint text
 
 
 def test_base_files_and_custom_imports_of_checkpoint_text_are_not_run(
@@ -119,8 +120,7 @@ def _log_text(work_dir):
 def test_resume_ignores_and_logs_a_config_payload(benign, tmp_path):
     marker = marker_in(tmp_path)
     bad = poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'config')
-    runner = make_runner(
-        tmp_path / 'work', 2, load_from=str(bad), resume=True)
+    runner = make_runner(tmp_path / 'work', 2, load_from=str(bad), resume=True)
     runner.load_or_resume()
     assert not marker.exists()
     assert runner.epoch == 1 and runner.iter == 2  # resumed
@@ -150,8 +150,9 @@ def _detection_checkpoint(path, cfg_text):
         model = MODELS.build(cfg.model)
     torch.save(
         dict(
-            meta=dict(cfg=cfg_text or cfg.pretty_text,
-                      dataset_meta=dict(classes=('a', 'b'))),
+            meta=dict(
+                cfg=cfg_text or cfg.pretty_text,
+                dataset_meta=dict(classes=('a', 'b'))),
             message_hub=dict(
                 runtime_info=dict(cfg=cfg_text or cfg.pretty_text)),
             state_dict=model.state_dict()), path)
@@ -185,8 +186,8 @@ def test_det_inferencer_builds_from_a_benign_checkpoint(tmp_path):
 def _classifier_checkpoint(path, extra=None):
     from mmpretrain.apis import get_model
     model = get_model(MMPRETRAIN_CONFIG)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(extra or {})),
-               path)
+    torch.save(
+        dict(state_dict=model.state_dict(), meta=dict(extra or {})), path)
     return model
 
 
@@ -196,10 +197,9 @@ def test_mmpretrain_apis_refuse_a_pickle_payload(tmp_path):
     marker = marker_in(tmp_path)
     path = tmp_path / 'cls.pth'
     _classifier_checkpoint(path, dict(x=SystemPayload(marker)))
-    for load in (
-            lambda: get_model(MMPRETRAIN_CONFIG, pretrained=str(path)),
-            lambda: ImageClassificationInferencer(
-                MMPRETRAIN_CONFIG, pretrained=str(path), device='cpu')):
+    for load in (lambda: get_model(MMPRETRAIN_CONFIG, pretrained=str(path)),
+                 lambda: ImageClassificationInferencer(
+                     MMPRETRAIN_CONFIG, pretrained=str(path), device='cpu')):
         with pytest.raises(ck.UnsafeCheckpointError) as err:
             load()
         assert str(path) in str(err.value)

@@ -142,8 +142,9 @@ SCHEMES = [
 @pytest.mark.parametrize('scheme', SCHEMES)
 def test_every_scheme_refuses_a_payload(source, benign, tmp_path, scheme):
     marker = marker_in(tmp_path)
-    source.add('bad.pth',
-               poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'os.system'))
+    source.add(
+        'bad.pth',
+        poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'os.system'))
     uri = source.uri(scheme, 'bad.pth')
     for load in (lambda: mme.CheckpointLoader.load_checkpoint(uri),
                  lambda: load_checkpoint(Tiny(), uri)):
@@ -177,25 +178,32 @@ def test_module_functions_called_directly_refuse_a_payload(
     source.add('bad.pth', bad)
     url = source.uri('http', 'bad.pth')
     calls = {
-        'mmengine load_from_http': lambda: mme.load_from_http(url),
-        'mmengine load_from_local': lambda: mme.load_from_local(str(bad)),
-        'mmengine load_url': lambda: dl_utils.load_url(url),
-        'mmengine hub load_url': lambda: dl_hub.load_url(url),
-        'mmengine checkpoint load_url': lambda: mme.load_url(url),
+        'mmengine load_from_http':
+        lambda: mme.load_from_http(url),
+        'mmengine load_from_local':
+        lambda: mme.load_from_local(str(bad)),
+        'mmengine load_url':
+        lambda: dl_utils.load_url(url),
+        'mmengine hub load_url':
+        lambda: dl_hub.load_url(url),
+        'mmengine checkpoint load_url':
+        lambda: mme.load_url(url),
         # even when the caller asks for full unpickling
-        'torch.hub': lambda: torch.hub.load_state_dict_from_url(
-            url, weights_only=False),
-        'torch model_zoo': lambda: torch.utils.model_zoo.load_url(url),
-        'mmengine load_from_openmmlab': lambda: mme.load_from_openmmlab(
-            source.uri('open-mmlab', 'bad.pth')),
-        'mmengine load_from_torchvision': lambda: mme.load_from_torchvision(
+        'torch.hub':
+        lambda: torch.hub.load_state_dict_from_url(url, weights_only=False),
+        'torch model_zoo':
+        lambda: torch.utils.model_zoo.load_url(url),
+        'mmengine load_from_openmmlab':
+        lambda: mme.load_from_openmmlab(source.uri('open-mmlab', 'bad.pth')),
+        'mmengine load_from_torchvision':
+        lambda: mme.load_from_torchvision(
             source.uri('torchvision', 'bad.pth')),
-        'mmengine load_from_mmcls': lambda: mme.load_from_mmcls(
-            source.uri('mmcls', 'bad.pth')),
-        'mmengine load_from_pavi': lambda: mme.load_from_pavi(
-            source.uri('pavi', 'bad.pth')),
-        'mmengine load_from_ceph': lambda: mme.load_from_ceph(
-            source.uri('s3', 'bad.pth')),
+        'mmengine load_from_mmcls':
+        lambda: mme.load_from_mmcls(source.uri('mmcls', 'bad.pth')),
+        'mmengine load_from_pavi':
+        lambda: mme.load_from_pavi(source.uri('pavi', 'bad.pth')),
+        'mmengine load_from_ceph':
+        lambda: mme.load_from_ceph(source.uri('s3', 'bad.pth')),
     }
     for what, call in calls.items():
         with pytest.raises(ck.UnsafeCheckpointError, match='builtins.eval'):
@@ -206,19 +214,23 @@ def test_module_functions_called_directly_refuse_a_payload(
 def test_runner_and_initializers_refuse_a_url_payload(source, benign,
                                                       tmp_path):
     marker = marker_in(tmp_path)
-    source.add('bad.pth',
-               poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'os.system'))
+    source.add(
+        'bad.pth',
+        poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'os.system'))
     url = source.uri('http', 'bad.pth')
     pretrained = dict(type='Pretrained', checkpoint=url)
     paths = {
-        'load_from': lambda: make_runner(tmp_path / 'a', load_from=url).
+        'load_from':
+        lambda: make_runner(tmp_path / 'a', load_from=url).load_or_resume(),
+        'resume':
+        lambda: make_runner(tmp_path / 'b', load_from=url, resume=True).
         load_or_resume(),
-        'resume': lambda: make_runner(
-            tmp_path / 'b', load_from=url, resume=True).load_or_resume(),
-        'init_cfg Pretrained': lambda: Tiny(init_cfg=pretrained).init_weights(
-        ),
-        'SimSiamPretrained': lambda: SimSiamPretrained(url)(Tiny()),
-        'load_checkpoint': lambda: load_checkpoint(Tiny(), url),
+        'init_cfg Pretrained':
+        lambda: Tiny(init_cfg=pretrained).init_weights(),
+        'SimSiamPretrained':
+        lambda: SimSiamPretrained(url)(Tiny()),
+        'load_checkpoint':
+        lambda: load_checkpoint(Tiny(), url),
     }
     for what, load in paths.items():
         with pytest.raises(ck.UnsafeCheckpointError) as err:
@@ -233,8 +245,9 @@ def test_a_url_is_trusted_only_by_name(source, benign, tmp_path, monkeypatch):
     torch.save(legacy, tmp_path / 'legacy.pth')
     source.add('legacy.pth', tmp_path / 'legacy.pth')
     url = source.uri('http', 'legacy.pth')
-    with pytest.raises(ck.UnsafeCheckpointError,
-                       match=re.escape(f'--trust-checkpoint {url}')):
+    with pytest.raises(
+            ck.UnsafeCheckpointError,
+            match=re.escape(f'--trust-checkpoint {url}')):
         load_checkpoint(Tiny(), url)
     monkeypatch.setenv(ck.ENV_TRUSTED, url)
     assert mme.load_from_http(url)['meta']['day'] == datetime.date(2020, 1, 2)

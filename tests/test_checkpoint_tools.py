@@ -24,8 +24,9 @@ from _digits import write_digits
 
 from simsiam_mm import checkpoint as ck
 
-LINEAR = (REPO / 'configs' / 'benchmarks' / 'linear' /
-          'resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
+LINEAR = (
+    REPO / 'configs' / 'benchmarks' / 'linear' /
+    'resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
 
 
 @pytest.fixture(scope='module')
@@ -35,8 +36,8 @@ def trained(tmp_path_factory):
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_tool',
-                                                  REPO / 'tools' / f'{name}.py')
+    spec = importlib.util.spec_from_file_location(
+        f'{name}_tool', REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -48,8 +49,9 @@ def _unique():
 
 def _command(*args):
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join(
-        [str(REPO), env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO),
+                                         env.get('PYTHONPATH',
+                                                 '')]).rstrip(os.pathsep)
     return subprocess.run([sys.executable, *map(str, args)],
                           capture_output=True,
                           text=True,
@@ -61,8 +63,8 @@ def _command(*args):
 def test_train_resume_path_ignores_a_config_payload(trained, tmp_path):
     """Issue 14, attack 1: ``meta['config']`` went to Config.fromstring."""
     marker = marker_in(tmp_path)
-    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth',
-                        marker, 'config')
+    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth', marker,
+                        'config')
     config = write_tiny_config(tmp_path, epochs=2)
     work_dir = tmp_path / 'work'
     proc = _command(REPO / 'tools' / 'train.py', config, '--work-dir',
@@ -95,8 +97,8 @@ def test_train_resume_auto_refuses_a_poisoned_checkpoint_in_the_work_dir(
 def test_a_json_config_cannot_trust_its_checkpoint(trained, tmp_path):
     """Issue 14, attack 3: ``trusted_checkpoints`` in a config."""
     marker = marker_in(tmp_path)
-    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth',
-                        marker, 'os.system')
+    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth', marker,
+                        'os.system')
     config = tmp_path / 'trusting.json'
     config.write_text(
         json.dumps(
@@ -127,24 +129,25 @@ def test_train_resume_auto_ignores_a_config_payload(trained, tmp_path):
     assert (work_dir / 'epoch_2.pth').is_file()
 
 
-@pytest.mark.parametrize('options', [
-    ['load_from={bad}'],
-    [
-        'model.backbone.init_cfg.type=Pretrained',
-        'model.backbone.init_cfg.checkpoint={bad}',
-        'model.backbone.init_cfg.prefix=backbone.'
+@pytest.mark.parametrize(
+    'options', [
+        ['load_from={bad}'],
+        [
+            'model.backbone.init_cfg.type=Pretrained',
+            'model.backbone.init_cfg.checkpoint={bad}',
+            'model.backbone.init_cfg.prefix=backbone.'
+        ],
+        [
+            'model.init_cfg.type=simsiam_mm.SimSiamPretrained',
+            'model.init_cfg.checkpoint={bad}'
+        ],
     ],
-    [
-        'model.init_cfg.type=simsiam_mm.SimSiamPretrained',
-        'model.init_cfg.checkpoint={bad}'
-    ],
-],
-                         ids=['load_from', 'Pretrained', 'SimSiamPretrained'])
+    ids=['load_from', 'Pretrained', 'SimSiamPretrained'])
 def test_train_refuses_a_poisoned_load_from_or_init_cfg(
         trained, tmp_path, options):
     marker = marker_in(tmp_path)
-    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth',
-                        marker, 'os.system')
+    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth', marker,
+                        'os.system')
     config = write_tiny_config(tmp_path)
     with pytest.raises(ck.UnsafeCheckpointError) as err:
         _tool('train').main([
@@ -178,8 +181,8 @@ def test_trust_checkpoint_flag_lets_a_legacy_file_load(trained, tmp_path):
 
 def test_test_tool_refuses_a_poisoned_checkpoint(trained, tmp_path):
     marker = marker_in(tmp_path)
-    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth',
-                        marker, 'subprocess.call')
+    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth', marker,
+                        'subprocess.call')
     digits = write_digits(str(tmp_path / 'digits'), 2, 2)
     with pytest.raises(ck.UnsafeCheckpointError) as err:
         _tool('test').main([
@@ -197,8 +200,8 @@ def test_test_tool_refuses_a_poisoned_checkpoint(trained, tmp_path):
 def test_extract_backbone_refuses_a_poisoned_checkpoint(trained, tmp_path):
     tool = _tool('extract_backbone')
     marker = marker_in(tmp_path)
-    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth',
-                        marker, 'eval')
+    bad = poisoned_copy(trained / 'epoch_1.pth', tmp_path / 'bad.pth', marker,
+                        'eval')
     with pytest.raises(ck.UnsafeCheckpointError, match='builtins.eval'):
         tool.main([str(bad), str(tmp_path / 'out.pth')])
     assert not marker.exists() and not (tmp_path / 'out.pth').exists()

@@ -41,8 +41,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from . import config_text, remote
 from .errors import CheckpointSizeError, UnsafeCheckpointError
-from .limits import (DEFAULT_MAX_BYTES, ENV_MAX_BYTES, MAX_EXPANSION,
-                     max_bytes)
+from .limits import DEFAULT_MAX_BYTES, ENV_MAX_BYTES, MAX_EXPANSION, max_bytes
 from .loader import (_TRUSTED, ENV_TRUSTED, allowed_globals, is_trusted,
                      safe_load, trust)
 

@@ -130,8 +130,8 @@ class _ScanUnpickler(pickle.Unpickler):
         return self._stubs[qualname]
 
     def persistent_load(self, pid: Any) -> _Stub:
-        if isinstance(pid, tuple) and pid and pid[0] in ('storage',
-                                                         b'storage'):
+        if isinstance(pid,
+                      tuple) and pid and pid[0] in ('storage', b'storage'):
             if len(pid) < 5 or type(pid[4]) is not int or pid[4] < 0:
                 raise pickle.UnpicklingError(
                     f'malformed storage declaration {pid!r:.200}')
@@ -263,7 +263,8 @@ def _open_tar(file: IO[bytes]) -> Optional[tarfile.TarFile]:
         return None
 
 
-def check_sizes(file: IO[bytes], name: str,
+def check_sizes(file: IO[bytes],
+                name: str,
                 limit: Optional[int] = None) -> str:
     """Refuse ``file`` if it declares too much memory; returns its format.
 

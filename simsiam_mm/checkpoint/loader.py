@@ -65,8 +65,8 @@ class _PickledDtype:
     def __setstate__(self, state: Any) -> None:
         # (version, byte order, subarray, names, fields, elsize, alignment,
         # flags); the flags are numpy's business, never the file's
-        if not (isinstance(state, tuple) and len(state) == 8
-                and state[0] == 3 and state[1] in ('<', '>', '|', '=')
+        if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3
+                and state[1] in ('<', '>', '|', '=')
                 and state[2:5] == (None, None, None)
                 and state[5] in (-1, self.dtype.itemsize)):
             raise _refuse(f'numpy dtype state {state!r:.80}')
@@ -144,8 +144,8 @@ def allowed_globals() -> List[Any]:
     1.x (``numpy.core``) and 2.x (``numpy._core``) write."""
     found: List[Any] = [
         HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
-        (_empty_bytes, 'builtins.bytes'),
-        (_PickledArray, 'numpy.ndarray'), (_PickledDtype, 'numpy.dtype')
+        (_empty_bytes, 'builtins.bytes'), (_PickledArray, 'numpy.ndarray'),
+        (_PickledDtype, 'numpy.dtype')
     ]
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         found += [(_reconstruct, f'{module}._reconstruct'),
@@ -298,8 +298,8 @@ def _load_untrusted(file: IO[bytes], name: str, map_location: Any,
     if fmt == 'tar':
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {name}: it is in the legacy tar '
-            'format, which only full (code-running) unpickling reads. '
-            + _trust_hint(name))
+            'format, which only full (code-running) unpickling reads. ' +
+            _trust_hint(name))
     try:
         with torch.serialization.safe_globals(allowed_globals()):
             checkpoint = torch.load(
@@ -346,8 +346,7 @@ def safe_load(file: Union[str, os.PathLike, IO[bytes]],
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} can not be found')
     with open(path, 'rb') as opened:  # checked and loaded: the same bytes
-        return _load_open(opened, name or path, path, map_location,
-                          max_bytes)
+        return _load_open(opened, name or path, path, map_location, max_bytes)
 
 
 def _load_open(file: IO[bytes], name: str, path: str, map_location: Any,

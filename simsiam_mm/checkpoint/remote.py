@@ -91,8 +91,11 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
 def load_from_http(filename: str,
                    map_location: Any = None,
                    model_dir: Optional[str] = None,
-                   progress: bool = os.isatty(0)) -> Any:
-    """mmengine's ``load_from_http``: rank 0 downloads first."""
+                   progress: Optional[bool] = None) -> Any:
+    """mmengine's ``load_from_http``: rank 0 downloads first; a progress
+    bar on a terminal."""
+    if progress is None:
+        progress = os.isatty(0)
     rank, world_size = get_dist_info()
     if rank == 0:
         checkpoint = load_url(

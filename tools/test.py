@@ -44,7 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='extend',
         default=[],
         metavar='PATH',
-        help='load these legacy checkpoints with full unpickling')
+        help='load these checkpoints (paths or URLs) with full, '
+        'code-running unpickling: only files you trust. A config file '
+        'cannot grant this (docs/checkpoints.md)')
     parser.add_argument(
         '--local_rank',
         '--local-rank',

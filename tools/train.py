@@ -65,8 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='extend',
         default=[],
         metavar='PATH',
-        help='load these legacy checkpoints with full unpickling (only '
-        'files you trust)')
+        help='load these checkpoints (paths or URLs) with full, '
+        'code-running unpickling: only files you trust. A config file '
+        'cannot grant this (docs/checkpoints.md)')
     parser.add_argument(
         '--tensorboard',
         action='store_true',

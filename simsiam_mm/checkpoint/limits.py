@@ -16,6 +16,7 @@ than :func:`max_bytes` in total, a zip whose records expand more than
 :data:`MAX_EXPANSION` times the file, or a legacy file whose storages do
 not fit in the bytes it holds.
 """
+import math
 import os
 import pickle
 import re
@@ -71,13 +72,23 @@ def human(n: int) -> str:
     return f'{n} bytes'
 
 
+def _enough(n: int) -> str:
+    """A limit that admits ``n`` bytes, in the unit of its size."""
+    for unit in ('T', 'G', 'M', 'K'):
+        if n >= _UNITS[unit]:
+            return f'{math.ceil(n / _UNITS[unit])}{unit}'
+    return str(n)
+
+
 def check_limit(name: str, what: str, declared: int, limit: int) -> None:
+    """Refuse ``declared`` bytes over ``limit``, naming the file."""
     if declared > limit:
         raise CheckpointSizeError(
             f'Refusing to load checkpoint {name}: {what} {human(declared)}, '
             f'more than the limit of {human(limit)}. If the file is meant '
-            f'to be this large, raise the limit: {ENV_MAX_BYTES}=16G (or '
-            'max_bytes= of simsiam_mm.checkpoint.safe_load).')
+            f'to be this large, raise the limit: {ENV_MAX_BYTES}='
+            f'{_enough(declared)} (or max_bytes= of '
+            'simsiam_mm.checkpoint.safe_load).')
 
 
 class _Stub:

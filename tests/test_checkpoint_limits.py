@@ -58,6 +58,17 @@ def test_zip_records_that_expand_far_beyond_the_file_are_refused(
     assert 'would expand to 16.0 MiB' in message
 
 
+def test_a_zip_directory_of_too_many_records_is_refused(
+        tmp_path, monkeypatch, no_torch_load):
+    monkeypatch.setattr(limits, 'MAX_RECORDS', 10)
+    torch.save({f'w{i}': torch.ones(1) for i in range(5)}, tmp_path / 'a.pth')
+    assert len(zipfile.ZipFile(tmp_path / 'a.pth').namelist()) == 11
+    with pytest.raises(ck.CheckpointSizeError) as err:
+        ck.safe_load(str(tmp_path / 'a.pth'))
+    assert 'declares 11 records, more than 10' in str(err.value)
+    assert str(tmp_path / 'a.pth') in str(err.value)
+
+
 def test_deflated_records_within_the_ratio_still_load(tmp_path):
     values = torch.randn(1000)
     torch.save({'w': values}, tmp_path / 'plain.pth')

@@ -37,6 +37,10 @@ DEFAULT_MAX_BYTES = 8 * 2**30
 #: files add up to at most the file size. A zip whose records declare more
 #: than this many times the file size is refused.
 MAX_EXPANSION = 8
+#: ``torch.save`` writes one zip record per storage, plus six. Python's
+#: zipfile needs about half a KiB per record to list them, so the count
+#: is bounded before they are listed.
+MAX_RECORDS = 100_000
 #: Element size assumed for a storage type torch does not know.
 _WIDEST_ELEMENT = 16
 
@@ -189,6 +193,13 @@ def _file_size(file: IO[bytes]) -> int:
 
 def _check_zip(file: IO[bytes], name: str, size: int, limit: int) -> None:
     try:
+        end = zipfile._EndRecData(file)  # the last record: the count
+        count = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0
+        if count > MAX_RECORDS:
+            raise CheckpointSizeError(
+                f'Refusing to load checkpoint {name}: its zip directory '
+                f'declares {count} records, more than {MAX_RECORDS} '
+                '(torch.save writes one per tensor storage).')
         with zipfile.ZipFile(file) as archive:
             records = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as err:

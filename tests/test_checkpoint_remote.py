@@ -23,6 +23,7 @@ import torch
 import torch.utils.model_zoo
 from _checkpoint_payloads import (SystemPayload, Tiny, assert_same,
                                   make_runner, marker_in, poisoned_copy, serve)
+from _subproc import run_python
 from mmengine.runner import checkpoint as mme
 from mmengine.runner import load_checkpoint
 
@@ -271,3 +272,17 @@ def test_torch_hub_legacy_zip_is_unwrapped_and_checked(source, tmp_path):
     with pytest.raises(ck.UnsafeCheckpointError, match='posix.system'):
         mme.load_from_http(source.uri('http', 'bad.zip'))
     assert not marker.exists()
+
+
+def test_torchvision_imported_first_still_gets_the_safe_download():
+    """torchvision's ``Weights.get_state_dict`` holds torch.hub's function
+    under its own name, imported before simsiam_mm in this interpreter."""
+    out = run_python("""
+        import json
+        import torchvision.models
+        import simsiam_mm
+        from simsiam_mm.checkpoint import remote
+        from torchvision.models import _api
+        print(json.dumps(_api.load_state_dict_from_url is remote.load_url))
+    """)
+    assert out is True

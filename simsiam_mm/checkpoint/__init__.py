@@ -15,7 +15,7 @@ mmengine, mmpretrain and mmdet load a checkpoint ends in
   ``mmengine.runner.checkpoint.load_from_{local,http,pavi,ceph,
   openmmlab}``, ``mmengine.utils.dl_utils.load_url``,
   ``torch.hub.load_state_dict_from_url`` and ``torch.utils.model_zoo.
-  load_url`` (:mod:`.remote`);
+  load_url``, also as torchvision's weights hold it (:mod:`.remote`);
 * config text inside a checkpoint is read as data by
   ``Config.fromstring``, never executed (:mod:`.config_text`).
 
@@ -32,6 +32,8 @@ running the command: ``--trust-checkpoint PATH`` of ``tools/train.py`` /
 :func:`trust` from Python. A config file cannot grant trust. See
 docs/checkpoints.md for the threat model.
 """
+import sys
+
 import mmengine.utils.dl_utils as dl_utils
 import mmengine.utils.dl_utils.hub as dl_hub
 import torch.hub
@@ -63,6 +65,10 @@ SCHEMES = {
     (r'(\S+\:)?s3://', r'(\S+\:)?petrel://'): remote.load_from_ceph,
     ('open-mmlab://', 'openmmlab://'): remote.load_from_openmmlab,
 }
+#: torchvision modules that hold ``torch.hub.load_state_dict_from_url``
+#: under that name (``Weights.get_state_dict``).
+_TORCHVISION_COPIES = ('torchvision._internally_replaced_utils',
+                       'torchvision.models._api')
 _installed = False
 
 
@@ -85,6 +91,10 @@ def install() -> None:
         module.load_url = remote.load_url
     torch.hub.load_state_dict_from_url = remote.load_url
     torch.utils.model_zoo.load_url = remote.load_url
+    # torchvision's weights import it by name; once imported, replace there
+    for name in _TORCHVISION_COPIES:
+        if name in sys.modules:
+            sys.modules[name].load_state_dict_from_url = remote.load_url
     config_text.install()
     _installed = True
 

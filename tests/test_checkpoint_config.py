@@ -125,10 +125,27 @@ def test_resume_ignores_and_logs_a_config_payload(benign, tmp_path):
     assert not marker.exists()
     assert runner.epoch == 1 and runner.iter == 2  # resumed
     log = _log_text(tmp_path / 'work')
-    assert f"Ignored meta['config'] of checkpoint {bad}" in log
+    assert f"Ignored ['meta']['config'] of checkpoint {bad}" in log
     assert '__import__' in log and 'Nothing of it was run' in log
     runner.train()
     assert runner.epoch == 2 and not marker.exists()
+
+
+def test_resume_does_not_carry_a_config_payload_on(benign, tmp_path):
+    """The message hub's ``cfg`` comes back with a resume and would go
+    into the resumed run's checkpoints."""
+    marker = marker_in(tmp_path)
+    bad = poisoned_copy(benign, tmp_path / 'bad.pth', marker, 'cfg')
+    runner = make_runner(tmp_path / 'work', 2, load_from=str(bad), resume=True)
+    runner.train()
+    assert runner.epoch == 2 and not marker.exists()
+    log = _log_text(tmp_path / 'work')
+    assert "Ignored ['message_hub']['runtime_info']['cfg'] of checkpoint " \
+        f'{bad}' in log
+    written = ck.safe_load(str(tmp_path / 'work' / 'epoch_2.pth'))
+    assert written['message_hub']['runtime_info']['cfg'] == \
+        runner.cfg.pretty_text
+    assert written['meta']['cfg'] == runner.cfg.pretty_text
 
 
 def test_resume_still_reads_a_plain_data_config(benign, tmp_path):

@@ -71,7 +71,7 @@ def test_train_resume_path_ignores_a_config_payload(trained, tmp_path):
                     work_dir, '--resume', bad)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not marker.exists()
-    assert f"Ignored meta['config'] of checkpoint {bad}" in proc.stdout
+    assert f"Ignored ['meta']['config'] of checkpoint {bad}" in proc.stdout
     assert 'resumed epoch: 1, iter: 2' in proc.stdout
     assert (work_dir / 'epoch_2.pth').is_file()
 

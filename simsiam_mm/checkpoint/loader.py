@@ -272,25 +272,40 @@ class _Finisher:
         return new
 
 
-def _drop_unreadable_config(checkpoint: Any, name: str) -> None:
+#: Config text that mmengine uses without parsing it through us, where a
+#: text that is not plain data is dropped at load: (container keys, key,
+#: what dropping it costs).
+_DROPPED_UNLESS_DATA = (
+    (('meta', ), 'config', 'resume skips its GPU-count check'),
+    (('message_hub', 'runtime_info'), 'cfg',
+     'a resumed run does not copy it into its own checkpoints'),
+)
+
+
+def _drop_unreadable_configs(checkpoint: Any, name: str) -> None:
     """``meta['config']`` (mmcv's key) is read only by ``Runner.resume``,
-    for a GPU-count check: if it is not plain data it is dropped, so the
-    resume goes on without that check, and the drop is logged."""
-    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    text = meta.get('config') if isinstance(meta, dict) else None
-    if not isinstance(text, str):
-        return
-    try:
-        config_text.parse_data(text)
-    except config_text.NotPlainData as err:
-        del meta['config']
-        print_log(
-            f"Ignored meta['config'] of checkpoint {name}: a config inside a "
-            f'checkpoint is read as data only, and this one is not plain '
-            f'data ({err}). Nothing of it was run; resume skips its GPU-count '
-            'check.',
-            logger='current',
-            level=logging.WARNING)
+    for a GPU-count check; ``message_hub['runtime_info']['cfg']`` is put
+    back into the message hub by ``Runner.resume`` and so written into the
+    resumed run's checkpoints. Either one, if it is not plain data, is
+    dropped with a warning, and the resume goes on."""
+    for parents, key, cost in _DROPPED_UNLESS_DATA:
+        holder = checkpoint
+        for parent in parents:
+            holder = holder.get(parent) if isinstance(holder, dict) else None
+        text = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(text, str):
+            continue
+        try:
+            config_text.parse_data(text)
+        except config_text.NotPlainData as err:
+            del holder[key]
+            where = _where(parents + (key, ))
+            print_log(
+                f'Ignored {where} of checkpoint {name}: a config inside a '
+                f'checkpoint is read as data only, and this one is not plain '
+                f'data ({err}). Nothing of it was run; {cost}.',
+                logger='current',
+                level=logging.WARNING)
 
 
 def _load_untrusted(file: IO[bytes], name: str, map_location: Any,
@@ -312,7 +327,7 @@ def _load_untrusted(file: IO[bytes], name: str, map_location: Any,
             'on load. ' + _trust_hint(name)) from None
     finish = _Finisher(name)
     checkpoint = finish(checkpoint)
-    _drop_unreadable_config(checkpoint, name)
+    _drop_unreadable_configs(checkpoint, name)
     config_text.remember(finish.texts)
     return checkpoint
 

@@ -80,8 +80,9 @@ def add_launch_args(parser: argparse.ArgumentParser) -> None:
         action='extend',
         default=[],
         metavar='PATH',
-        help='load these legacy checkpoints with full unpickling (only '
-        'files you trust)')
+        help='load these checkpoints (paths or URLs) with full, '
+        'code-running unpickling: only files you trust. A config file '
+        'cannot grant this (docs/checkpoints.md)')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument(
         '--local_rank',

@@ -31,10 +31,18 @@ RUNNER_KEYS = frozenset({
     'visualizer', 'default_scope', 'randomness', 'experiment_name',
     'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'runner_type',
     'custom_imports', 'compile', 'cfg', 'gpu_ids', 'tta_model', 'tta_pipeline',
-    'trusted_checkpoints', 'strategy', 'vis_backends', 'train_pipeline',
-    'test_pipeline', 'val_pipeline', 'knn_pipeline', 'knn_train_dataloader',
+    'strategy', 'vis_backends', 'train_pipeline', 'test_pipeline',
+    'val_pipeline', 'knn_pipeline', 'knn_train_dataloader',
     'knn_val_dataloader'
 })
+# Keys that are refused, with the reason.
+REFUSED_KEYS = {
+    'trusted_checkpoints':
+    'a config file cannot grant trust to a checkpoint (a config that comes '
+    'with a checkpoint could trust it). Remove the key; trust a checkpoint '
+    'when you run the command: --trust-checkpoint PATH, or '
+    'SIMSIAM_MM_TRUSTED_CHECKPOINTS=PATH',
+}
 
 
 class ConfigError(KeyError):
@@ -59,6 +67,9 @@ def check_top_level_keys(cfg: Config, cutoff: float = 0.85) -> None:
         ConfigError: naming the key and the closest valid keys.
     """
     for key in cfg.keys():
+        if key in REFUSED_KEYS:
+            raise ConfigError(f'Config key {key!r} is refused: '
+                              f'{REFUSED_KEYS[key]}.')
         if key in RUNNER_KEYS or key.startswith('_'):
             continue
         close = _close(key, RUNNER_KEYS, cutoff=cutoff)

@@ -76,9 +76,9 @@ class SimSiamPretrained:
 
     Args:
         checkpoint (str): Path (or any URL mmengine's ``CheckpointLoader``
-            reads) of the SimSiam checkpoint. Local files go through
-            :func:`simsiam_mm.checkpoint.safe_load`. Empty or
-            :data:`UNSET`: error.
+            reads) of the SimSiam checkpoint; read by
+            :func:`simsiam_mm.checkpoint.safe_load`, whatever the scheme.
+            Empty or :data:`UNSET`: error.
         modules (Sequence[str]): Dotted paths, from the model, of the
             sub-modules to load. Defaults to ``('backbone', )``.
         prefix (str): Prefix of the pretrained tensors in the checkpoint's

@@ -228,8 +228,7 @@ def apply_train_args(cfg: Config,
         auto_scale_lr (bool): Scale the lr by the actual total batch over
             ``auto_scale_lr.base_batch_size``.
         launcher (str): ``none``, ``pytorch``, ``slurm`` or ``mpi``.
-        trusted (Sequence[str]): ``--trust-checkpoint`` paths (added to the
-            config's ``trusted_checkpoints``).
+        trusted (Sequence[str]): ``--trust-checkpoint`` paths or URLs.
         tensorboard (bool): Add ``TensorboardVisBackend``.
     """
     if work_dir:
@@ -238,9 +237,8 @@ def apply_train_args(cfg: Config,
         cfg.work_dir = osp.join('work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
     cfg.launcher = launcher
-    trusted_paths = list(cfg.get('trusted_checkpoints') or []) + list(trusted)
-    if trusted_paths:
-        safe_checkpoint.trust(trusted_paths)
+    if trusted:  # the command line only: configs cannot grant trust
+        safe_checkpoint.trust(list(trusted))
     harden_runtime(cfg)
     if amp:
         apply_amp(cfg)

@@ -4,6 +4,7 @@ corrupt newest checkpoint is passed over."""
 import os
 import signal
 import subprocess
+import zipfile
 
 import pytest
 import torch
@@ -87,3 +88,20 @@ def test_resume_auto_skips_a_corrupt_newest_checkpoint(tmp_path, caplog):
     assert not checkpoint_is_complete(str(newest))
     assert find_resumable_checkpoint(str(tmp_path)) == str(good)
     assert find_resumable_checkpoint(str(tmp_path / 'empty')) is None
+
+
+def test_resume_auto_does_not_inflate_a_compressed_checkpoint(tmp_path):
+    """torch.save never compresses: a deflated record (a possible deflate
+    bomb) is passed over without reading its records."""
+    stored = tmp_path / 'epoch_1.pth'
+    torch.save(dict(state_dict=dict(w=torch.zeros(4096))), stored)
+    deflated = tmp_path / 'epoch_2.pth'
+    with zipfile.ZipFile(stored) as src, zipfile.ZipFile(
+            deflated, 'w', zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    assert deflated.stat().st_size < stored.stat().st_size
+    os.utime(stored, (1, 1))  # the deflated one is the newest
+    assert checkpoint_is_complete(str(stored))
+    assert not checkpoint_is_complete(str(deflated))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(stored)

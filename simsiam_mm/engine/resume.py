@@ -88,12 +88,17 @@ def checkpoint_is_complete(path: str) -> bool:
 
     A file cut short by a crash lacks the zip's central directory; a
     corrupted one fails the per-record CRC. Both read without unpickling.
+    ``torch.save`` stores its records uncompressed, so a compressed record
+    means the file was not written by a run (and could be a deflate bomb):
+    it is not checked further.
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if not any(
-                    n.endswith('/data.pkl') or n == 'data.pkl' for n in names):
+            records = archive.infolist()
+            if not any(r.filename.endswith('/data.pkl')
+                       or r.filename == 'data.pkl' for r in records):
+                return False
+            if any(r.compress_type != zipfile.ZIP_STORED for r in records):
                 return False
             return archive.testzip() is None
     except (OSError, zipfile.BadZipFile, EOFError, ValueError):

@@ -8,7 +8,6 @@ other paths call the tools' ``main`` in this process (same code, without
 the interpreter start).
 """
 import datetime
-import importlib.util
 import json
 import os
 import shutil
@@ -21,12 +20,13 @@ import torch
 from _checkpoint_payloads import (REPO, marker_in, poisoned_copy, train_tiny,
                                   write_tiny_config)
 from _digits import write_digits
+from _tools import load_tool
 
 from simsiam_mm import checkpoint as ck
 
 LINEAR = (
     REPO / 'configs' / 'benchmarks' / 'linear' /
-    'resnet18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
+    'r18-cifar_1xb128-linear-sgd-coslr-10e_digits.py')
 
 
 @pytest.fixture(scope='module')
@@ -36,11 +36,7 @@ def trained(tmp_path_factory):
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'{name}_tool', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(name)
 
 
 def _unique():

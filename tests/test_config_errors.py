@@ -1,20 +1,16 @@
 """Config typos are named, with the closest valid name; errors that do not
 come from the config pass through unchanged."""
-import importlib.util
 
 import pytest
-from _train_utils import DEMO, REPO, in_process_cfg, write_images
+from _tools import load_tool
+from _train_utils import DEMO, in_process_cfg, write_images
 
 from simsiam_mm.engine import runtime
 from simsiam_mm.engine.config_check import ConfigError, explain_build_error
 
 
 def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool',
-                                                  REPO / 'tools/train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('train')
 
 
 def test_wrong_top_level_key_is_named_with_the_closest_key(tmp_path):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _tools import load_tool
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import DefaultScope
@@ -435,11 +436,7 @@ def test_cifar10_missing_is_an_error_not_a_download(tmp_path):
 
 
 def test_digits_demo_tool_and_configs(tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'prepare_demo_data', osp.join(REPO, 'tools', 'prepare_demo_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('prepare_demo_data')
     out = str(tmp_path / 'digits')
     stamp = tool.main(['--out', out, '--size', '16'])
     assert stamp['counts'] == dict(train=1438, val=359)

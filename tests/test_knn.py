@@ -1,16 +1,15 @@
 """Weighted kNN (InstDisc protocol), feature extraction and the kNN and
 t-SNE tools."""
 import copy
-import importlib
 import json
 import math
 import os.path as osp
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from _digits import write_digits
+from _tools import load_tool
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -225,11 +224,7 @@ model = dict(
 
 
 def _tool(name):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.pop(0)
+    return load_tool(name)
 
 
 def _features(model, cfg, root):

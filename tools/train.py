@@ -9,17 +9,12 @@ evaluation, mmdet's detection fine-tuning.
 Importing simsiam_mm activates its registry scope and the safe checkpoint
 loader; the config's ``default_scope`` decides where its types are looked
 up. Several processes: ``tools/dist_train.sh`` (torchrun) or
-``tools/slurm_train.sh``. See the README, "Training".
+``tools/slurm_train.sh``. See docs/training.md.
 """
 import argparse
-import os.path as osp
 import sys
 
-# tools/ on the path also when this file is loaded by its path (the tests)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import _common  # noqa: E402
-
-sys.path.pop(0)
+import _common
 
 
 def parse_args(argv=None) -> argparse.Namespace:

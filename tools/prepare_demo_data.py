@@ -143,6 +143,7 @@ def _summary(stamp: dict) -> str:
 # ------------------------------------------------------- detection set
 DET_SPLITS = ('train', 'val')
 LABELLED = 'labelled'  # the train canvases' digits as a class folder
+POOL = 'pool'  # unlabelled canvases of train-side digits, for pretraining
 INK = 64  # a pasted pixel at or above this (0-255) counts for the box
 
 
@@ -242,6 +243,7 @@ def prepare_detection(out: str,
                       canvas: int = 64,
                       n_train: int = 100,
                       n_val: int = 200,
+                      n_pool: int = 0,
                       sizes: Tuple[int, int] = (12, 28),
                       per_canvas: Tuple[int, int] = (2, 4),
                       val_fraction: float = 0.2,
@@ -250,7 +252,9 @@ def prepare_detection(out: str,
 
     Train canvases take distinct digits of the ``train`` side of the
     stratified split (in a seeded random order); val canvases cycle
-    through seeded permutations of the ``val`` side.
+    through seeded permutations of the ``val`` side; the ``n_pool``
+    unlabelled pool canvases (``pool/``, no annotations) through those of
+    the ``train`` side.
     """
     if not 8 <= sizes[0] <= sizes[1] <= canvas:
         raise ValueError(f'digit sizes {sizes} must satisfy 8 <= min <= '
@@ -262,17 +266,25 @@ def prepare_detection(out: str,
     digits = load_digits()
     labels = digits.target
     pools = split_indices(labels, val_fraction, seed)
-    rng = np.random.default_rng([seed, 1])  # not the split's stream
-    queues = dict(train=rng.permutation(pools['train']).tolist())
-    cycles = -(-n_val * per_canvas[1] // len(pools['val']))
-    queues['val'] = np.concatenate(
-        [rng.permutation(pools['val']) for _ in range(cycles)]).tolist()
-    sets = {
-        split:
-        make_canvases(digits.images, labels, queues[split], n, canvas, sizes,
-                      per_canvas, rng)
-        for split, n in (('train', n_train), ('val', n_val))
-    }
+    # one stream per split, none the split's own: the val canvases do not
+    # depend on the other counts, and a smaller train split is a prefix of
+    # a larger one
+    sets = {}
+    for stream, (split, n, side) in enumerate(
+        (('train', n_train, 'train'), ('val', n_val, 'val'),
+         (POOL, n_pool, 'train')),
+            start=1):
+        rng = np.random.default_rng([seed, stream])
+        if split == 'train':  # each labelled digit image once
+            queue = rng.permutation(pools[side]).tolist()
+        else:  # cycled: each image about as often as the others
+            cycles = max(1, -(-n * per_canvas[1] // len(pools[side])))
+            queue = np.concatenate([
+                rng.permutation(pools[side]) for _ in range(cycles)
+            ]).tolist()
+        sets[split] = make_canvases(digits.images, labels, queue, n, canvas,
+                                    sizes, per_canvas, rng)
+    pool = sets.pop(POOL)
     jsons = {split: coco_json(c, canvas) for split, c in sets.items()}
     labelled = sorted(
         {a['digit_index']
@@ -292,13 +304,15 @@ def prepare_detection(out: str,
             train_boxes=len(jsons['train']['annotations']),
             val_boxes=len(jsons['val']['annotations']),
             labelled_digits=len(labelled),
-            pool_digits=len(pools['train'])),
+            pool_digits=len(pools['train']),
+            pool_images=n_pool),
         pool='the train side of data/digits (prepare_demo_data.py with the '
-        'same seed and val fraction)')
+        'same seed and val fraction), and the pool/ canvases made of it')
     files = [
         osp.join(split, image['file_name']) for split in DET_SPLITS
         for image in jsons[split]['images']
-    ] + [f'{LABELLED}/{labels[i]}/{i:04d}.png' for i in labelled]
+    ] + [f'{LABELLED}/{labels[i]}/{i:04d}.png' for i in labelled
+         ] + [osp.join(POOL, f'{i:05d}.png') for i in range(n_pool)]
 
     stamp_path = osp.join(out, STAMP)
     if osp.exists(stamp_path):
@@ -309,7 +323,7 @@ def prepare_detection(out: str,
             print(f'{out}: up to date ({_det_summary(stamp)}); '
                   'nothing written')
             return stamp
-    for sub in DET_SPLITS + (LABELLED, 'annotations'):
+    for sub in DET_SPLITS + (LABELLED, POOL, 'annotations'):
         shutil.rmtree(osp.join(out, sub), ignore_errors=True)
     for split in DET_SPLITS:
         os.makedirs(osp.join(out, split))
@@ -319,6 +333,9 @@ def prepare_detection(out: str,
         path = osp.join(out, LABELLED, str(labels[i]), f'{i:04d}.png')
         os.makedirs(osp.dirname(path), exist_ok=True)
         _write(path, to_uint8(digits.images[i], 32))
+    os.makedirs(osp.join(out, POOL))
+    for i, (img, _) in enumerate(pool):
+        _write(osp.join(out, POOL, f'{i:05d}.png'), img)
     os.makedirs(osp.join(out, 'annotations'))
     for split in DET_SPLITS:
         with open(osp.join(out, 'annotations', f'{split}.json'), 'w') as f:
@@ -340,7 +357,7 @@ def _det_summary(stamp: dict) -> str:
             f"{c['val_images']} val ({c['val_boxes']} boxes) "
             f"{stamp['canvas']}x{stamp['canvas']} px canvases, COCO json in "
             f"annotations/, {c['labelled_digits']} labelled digits in "
-            f'{LABELLED}/')
+            f"{LABELLED}/, {c['pool_images']} unlabelled in {POOL}/")
 
 
 def main(argv=None) -> dict:
@@ -385,6 +402,11 @@ def main(argv=None) -> dict:
         default=200,
         help='validation canvases (default 200)')
     det.add_argument(
+        '--pool-images',
+        type=int,
+        default=1500,
+        help='unlabelled pool canvases, for pretraining (default 1500)')
+    det.add_argument(
         '--digit-sizes',
         type=int,
         nargs=2,
@@ -406,14 +428,16 @@ def main(argv=None) -> dict:
     if not args.detection:
         return prepare(args.out or 'data/digits', args.size, args.val_fraction,
                        args.seed)
-    if args.train_images < 1 or args.val_images < 1:
-        parser.error('--train-images and --val-images must be >= 1')
+    if args.train_images < 1 or args.val_images < 1 or args.pool_images < 0:
+        parser.error('--train-images and --val-images must be >= 1, '
+                     '--pool-images >= 0')
     try:
         return prepare_detection(
             args.out or 'data/digits_det',
             canvas=args.canvas,
             n_train=args.train_images,
             n_val=args.val_images,
+            n_pool=args.pool_images,
             sizes=tuple(args.digit_sizes),
             per_canvas=tuple(args.digits_per_canvas),
             val_fraction=args.val_fraction,

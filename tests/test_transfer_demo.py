@@ -30,8 +30,8 @@ TOOLS = osp.join(ROOT, 'tools')
 DETECTOR = osp.join(ROOT, 'configs', 'benchmarks', 'mmdet',
                     'faster-rcnn_r18-cifar-fpn_1xb8-200i_digits-det.py')
 PRETRAIN = osp.join(ROOT, 'configs',
-                    'simsiam_r18-cifar_1xb64-coslr-20e_digits.py')
-SMALL = dict(n_train=6, n_val=4)
+                    'simsiam_r18-cifar_1xb64-coslr-20e_digits-16px.py')
+SMALL = dict(n_train=6, n_val=4, n_pool=5)
 
 
 def _tool(name: str):
@@ -72,7 +72,7 @@ def test_detection_boxes_are_the_tight_boxes_of_the_digits(det_data):
     labels = load_digits().target
     out, stamp = det_data
     assert stamp['counts']['train_images'] == SMALL['n_train']
-    for split in ('train', 'val'):
+    for split in ('train', 'val', 'pool'):
         coco = _coco(out, split)
         assert len(coco['images']) == SMALL[f'n_{split}']
         assert [c['name'] for c in coco['categories']] == list('0123456789')
@@ -85,7 +85,7 @@ def test_detection_boxes_are_the_tight_boxes_of_the_digits(det_data):
             anns = [
                 a for a in coco['annotations'] if a['image_id'] == image['id']
             ]
-            assert 2 <= len(anns) <= 4
+            assert 1 <= len(anns) <= 4  # the first digit always fits
             covered = np.zeros(img.shape, bool)
             for a in anns:
                 x, y, w, h = (int(v) for v in a['bbox'])
@@ -103,15 +103,18 @@ def test_detection_boxes_are_the_tight_boxes_of_the_digits(det_data):
 
 def test_validation_digits_are_never_in_the_pool_or_labelled_split(det_data):
     """Val canvases only hold digit images of the val side of the split
-    that data/digits uses; train canvases (and the labelled folder) only
-    train-side digits, each at most once."""
+    that data/digits uses; train canvases (and the labelled folder) and
+    the pool canvases only train-side digits, the train ones each at most
+    once."""
     from sklearn.datasets import load_digits
     labels = load_digits().target
     out, stamp = det_data
     split = prepare.split_indices(labels, 0.2, 0)
-    train = [a['digit_index'] for a in _coco(out, 'train')['annotations']]
-    val = [a['digit_index'] for a in _coco(out, 'val')['annotations']]
+    train, val, pool = ([
+        a['digit_index'] for a in _coco(out, name)['annotations']
+    ] for name in ('train', 'val', 'pool'))
     assert set(train) <= set(split['train'].tolist())
+    assert set(pool) <= set(split['train'].tolist())
     assert set(val) <= set(split['val'].tolist())
     assert len(set(train)) == len(train)
     assert stamp['counts']['pool_digits'] == len(split['train']) == 1438
@@ -123,40 +126,48 @@ def test_validation_digits_are_never_in_the_pool_or_labelled_split(det_data):
 
 
 def test_detection_set_is_idempotent_and_seeded(tmp_path, capsys):
-    a, b, c = (str(tmp_path / n) for n in 'abc')
-    prepare.main([
-        '--detection', '--out', a, '--train-images', '5', '--val-images', '3'
-    ])
+    a, b, c, d = (str(tmp_path / n) for n in 'abcd')
+    small = ['--train-images', '5', '--val-images', '3', '--pool-images', '2']
+    prepare.main(['--detection', '--out', a] + small)
     assert 'wrote 5 train' in capsys.readouterr().out
     mtimes = {f: os.stat(osp.join(a, f)).st_mtime_ns for f in _files(a)}
-    prepare.main([
-        '--detection', '--out', a, '--train-images', '5', '--val-images', '3'
-    ])
+    prepare.main(['--detection', '--out', a] + small)
     assert 'nothing written' in capsys.readouterr().out
     assert mtimes == {
         f: os.stat(osp.join(a, f)).st_mtime_ns
         for f in _files(a)
     }
     # the same seed elsewhere: byte-identical files; another seed: not
-    prepare.main([
-        '--detection', '--out', b, '--train-images', '5', '--val-images', '3'
-    ])
+    prepare.main(['--detection', '--out', b] + small)
     assert _files(a) == _files(b)
     _, mismatch, errors = filecmp.cmpfiles(a, b, _files(a), shallow=False)
     assert not mismatch and not errors
-    prepare.main([
-        '--detection', '--out', c, '--train-images', '5', '--val-images', '3',
-        '--seed', '1'
-    ])
+    prepare.main(['--detection', '--out', c, '--seed', '1'] + small)
     assert not filecmp.cmp(
         osp.join(a, 'annotations', 'val.json'),
         osp.join(c, 'annotations', 'val.json'),
         shallow=False)
-    # other arguments rewrite the folder, removing what no longer belongs
+    # fewer train canvases: the first ones, the same val canvases
     prepare.main([
-        '--detection', '--out', a, '--train-images', '2', '--val-images', '3'
+        '--detection', '--out', d, '--train-images', '2', '--val-images', '3',
+        '--pool-images', '0'
+    ])
+    for name in _files(osp.join(d, 'val')) + ['00000.png', '00001.png']:
+        split = 'val' if name in _files(osp.join(d, 'val')) else 'train'
+        assert filecmp.cmp(
+            osp.join(a, split, name), osp.join(d, split, name), shallow=False)
+    assert _coco(d, 'val') == _coco(a, 'val')
+    assert _coco(d, 'train')['annotations'] == [
+        ann for ann in _coco(a, 'train')['annotations'] if ann['image_id'] < 2
+    ]
+    # other arguments rewrite a folder, removing what no longer belongs
+    prepare.main([
+        '--detection', '--out', a, '--train-images', '2', '--val-images', '3',
+        '--pool-images', '0'
     ])
     assert len(os.listdir(osp.join(a, 'train'))) == 2
+    assert os.listdir(osp.join(a, 'pool')) == []
+    assert _files(a) == _files(d)
 
 
 def test_detection_set_refuses_impossible_requests(tmp_path):
@@ -258,11 +269,18 @@ def test_detector_trains_from_the_simsiam_checkpoint(in_data_dir, monkeypatch,
     assert set(started) == set(source)
     for k, v in started.items():
         assert torch.equal(v, source[k]), k
-    # nothing frozen: weights and BN statistics moved
+    # every weight trains, BN affine included; the BN statistics stay the
+    # checkpoint's (norm_eval)
     end = runner.model.state_dict()
-    for k in ('backbone.conv1.weight', 'backbone.bn1.running_mean',
-              'backbone.layer3.1.conv2.weight'):
+    for k in ('backbone.conv1.weight', 'backbone.bn1.weight',
+              'backbone.layer3.1.conv2.weight', 'backbone.layer3.1.bn2.bias'):
         assert not torch.equal(probe.start[k], end[k]), k
+    for name, param in runner.model.backbone.named_parameters():
+        assert param.requires_grad, name
+    stats = [k for k in source if k.endswith(('running_mean', 'running_var'))]
+    assert len(stats) == 2 * 20  # stem + 8 blocks x 2 + 3 downsamples
+    for k in stats:
+        assert torch.equal(end['backbone.' + k], source[k]), k
     for k in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
         value = probe.metrics[f'coco/{k}']
         assert isinstance(value, float) and 0.0 <= value <= 1.0, (k, value)
@@ -307,7 +325,10 @@ def test_coco_metric_scores_the_ground_truth_100(in_data_dir):
                 bboxes=boxes,
                 labels=(labels + shift) % 10,
                 scores=torch.ones(len(labels)))
-            sample = DetDataSample(metainfo=dict(img_id=info['img_id']))
+            sample = DetDataSample(
+                metainfo=dict(
+                    img_id=info['img_id'],
+                    ori_shape=(info['height'], info['width'])))
             sample.pred_instances = pred
             samples.append(sample.to_dict())
         metric.process({}, samples)
@@ -375,8 +396,17 @@ def test_driver_prints_the_json_last_line(tmp_path, ckpt):
     assert last['bbox_mAP']['random'][1] == round(
         100 * rows[-1]['coco/bbox_mAP'], 1)
     assert osp.isfile(tmp_path / 'w' / 'ap_curves.png')
-    # the seed reached the run
-    cfg = Config.fromfile(
-        str(tmp_path / 'w' / 'det' / 'simsiam_seed3' / osp.basename(DETECTOR)))
-    assert cfg.randomness.seed == 3
+    # the seed reached the runs; the SimSiam rows keep the checkpoint's BN
+    # statistics, the random rows (nothing to keep) train them
+    ran = {
+        name:
+        Config.fromfile(
+            str(tmp_path / 'w' / 'det' / name / osp.basename(DETECTOR)))
+        for name in ('simsiam_seed3', 'random_seed3')
+    }
+    assert ran['simsiam_seed3'].randomness.seed == 3
+    assert ran['simsiam_seed3'].model.init_cfg.checkpoint == path
+    assert ran['simsiam_seed3'].model.backbone.norm_eval is True
+    assert ran['random_seed3'].model.init_cfg is None
+    assert ran['random_seed3'].model.backbone.norm_eval is False
     assert 'SIMSIAM_CKPT=' + path in proc.stdout

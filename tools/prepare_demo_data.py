@@ -25,7 +25,11 @@ of its ink) and its class, in COCO format::
 
     data/digits_det/train/<image>.png        the small labelled split
     data/digits_det/val/<image>.png          the validation split
-    data/digits_det/annotations/{train,val}.json
+    data/digits_det/pool/<image>.png         the unlabelled pool, canvases
+                                             for pretraining
+    data/digits_det/annotations/{train,val,pool}.json
+                                             (pool.json only records where
+                                             its digits come from)
     data/digits_det/labelled/<class>/<index>.png
                                              the digits of the train
                                              canvases, 32 px (what a
@@ -33,12 +37,14 @@ of its ink) and its class, in COCO format::
     data/digits_det/prepared.json
 
 The digits come from the same stratified split as above (same ``--seed``
-and ``--val-fraction``): train canvases only take digits of the ``train``
-side (each digit image at most once), val canvases only those of the
-``val`` side. The unlabelled pretraining pool is the ``train`` side of
-``data/digits``, so no validation digit image is ever seen in pretraining
-or in the labelled split. Each annotation keeps its source row of
-``load_digits()`` as ``digit_index``.
+and ``--val-fraction``): train canvases take digits of the ``train`` side
+(each digit image at most once), pool canvases cycle through the ``train``
+side, val canvases only use the ``val`` side. Nothing that pretraining
+(the pool canvases, or ``data/digits/train``) or the labelled split holds
+is a validation digit image. Each annotation keeps its source row of
+``load_digits()`` as ``digit_index``. Each split draws from its own seeded
+stream: the val canvases do not depend on the other counts, and a smaller
+train split is a prefix of a larger one.
 """
 import argparse
 import json
@@ -284,7 +290,8 @@ def prepare_detection(out: str,
             ]).tolist()
         sets[split] = make_canvases(digits.images, labels, queue, n, canvas,
                                     sizes, per_canvas, rng)
-    pool = sets.pop(POOL)
+    # the pool's json only records where its digits come from (the
+    # pretraining reads pool/*.png without labels)
     jsons = {split: coco_json(c, canvas) for split, c in sets.items()}
     labelled = sorted(
         {a['digit_index']
@@ -311,8 +318,9 @@ def prepare_detection(out: str,
     files = [
         osp.join(split, image['file_name']) for split in DET_SPLITS
         for image in jsons[split]['images']
-    ] + [f'{LABELLED}/{labels[i]}/{i:04d}.png' for i in labelled
-         ] + [osp.join(POOL, f'{i:05d}.png') for i in range(n_pool)]
+    ] + [f'{LABELLED}/{labels[i]}/{i:04d}.png' for i in labelled] + [
+        osp.join(POOL, f'{i:05d}.png') for i in range(n_pool)
+    ] + [f'annotations/{split}.json' for split in jsons]
 
     stamp_path = osp.join(out, STAMP)
     if osp.exists(stamp_path):
@@ -325,7 +333,7 @@ def prepare_detection(out: str,
             return stamp
     for sub in DET_SPLITS + (LABELLED, POOL, 'annotations'):
         shutil.rmtree(osp.join(out, sub), ignore_errors=True)
-    for split in DET_SPLITS:
+    for split in DET_SPLITS + (POOL, ):
         os.makedirs(osp.join(out, split))
         for (img, _), image in zip(sets[split], jsons[split]['images']):
             _write(osp.join(out, split, image['file_name']), img)
@@ -333,11 +341,8 @@ def prepare_detection(out: str,
         path = osp.join(out, LABELLED, str(labels[i]), f'{i:04d}.png')
         os.makedirs(osp.dirname(path), exist_ok=True)
         _write(path, to_uint8(digits.images[i], 32))
-    os.makedirs(osp.join(out, POOL))
-    for i, (img, _) in enumerate(pool):
-        _write(osp.join(out, POOL, f'{i:05d}.png'), img)
     os.makedirs(osp.join(out, 'annotations'))
-    for split in DET_SPLITS:
+    for split in DET_SPLITS + (POOL, ):
         with open(osp.join(out, 'annotations', f'{split}.json'), 'w') as f:
             json.dump(jsons[split], f)
     with open(stamp_path, 'w') as f:
@@ -404,8 +409,9 @@ def main(argv=None) -> dict:
     det.add_argument(
         '--pool-images',
         type=int,
-        default=1500,
-        help='unlabelled pool canvases, for pretraining (default 1500)')
+        default=0,
+        help='unlabelled pool canvases (pool/), for pretraining on '
+        'canvases instead of digits (default 0)')
     det.add_argument(
         '--digit-sizes',
         type=int,

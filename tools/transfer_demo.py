@@ -20,14 +20,16 @@ current directory (``data/`` and ``work_dirs/`` are relative to it):
    every ``val_interval`` iterations. The pretrained inits reach it
    through the environment variable ``SIMSIAM_CKPT``, read by the config's
    ``simsiam_mm.SimSiamPretrained`` initializer; random init is
-   ``--cfg-options model.init_cfg=None``. Seeds go in as
-   ``randomness.seed``;
+   ``--cfg-options model.init_cfg=None`` plus ``--random-options``. Seeds
+   go in as ``randomness.seed``. Random-init detectors need no checkpoint
+   and run beside the pretraining (``--jobs``);
 5. a table (box AP and AP50 of the last evaluation, per seed, mean and
    spread), the AP curves (``WORK_DIR/ap_curves.png``), everything in
    ``WORK_DIR/results.json``, and as the last line of output one JSON
    object: ``{"task": "digits-detection", "seeds": [...], "bbox_mAP":
    {init: [...]}, "bbox_mAP_50": {init: [...]}, "minutes": M}`` (AP in
-   percent, one number per seed).
+   percent, one number per seed; ``minutes``: wall time of the whole
+   command).
 """
 import argparse
 import json
@@ -39,9 +41,9 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PRETRAIN = 'configs/simsiam_r18-cifar_1xb64-coslr-20e_digits.py'
+PRETRAIN = 'configs/simsiam_r18-cifar_1xb64-coslr-20e_digits-16px.py'
 SUPERVISED = ('configs/benchmarks/finetune/'
-              'resnet18-cifar_1xb32-coslr-60e_digits-labelled.py')
+              'resnet18-cifar_1xb32-coslr-60e_digits-labelled-16px.py')
 DETECTOR = ('configs/benchmarks/mmdet/'
             'faster-rcnn_r18-cifar-fpn_1xb8-200i_digits-det.py')
 TASK = 'digits-detection'
@@ -94,6 +96,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=[],
         metavar='K=V',
         help='--cfg-options for every detector run')
+    parser.add_argument(
+        '--random-options',
+        nargs='*',
+        default=['model.backbone.norm_eval=False'],
+        metavar='K=V',
+        help='--cfg-options of the random-init rows only, after '
+        'model.init_cfg=None (a random init has no BN statistics to keep: '
+        'they are trained)')
     parser.add_argument(
         '--data-args',
         default='',
@@ -379,7 +389,7 @@ def plan(args, work_dir: str) -> List[Job]:
             run_dir = osp.join(work_dir, 'det', f'{init}_seed{seed}')
             options = [f'randomness.seed={seed}', *args.det_options]
             if init == 'random':
-                options.append('model.init_cfg=None')
+                options += ['model.init_cfg=None', *args.random_options]
             jobs.append(
                 Job(f'{init} seed {seed}',
                     train_cmd(args.det_config, run_dir, options), run_dir,

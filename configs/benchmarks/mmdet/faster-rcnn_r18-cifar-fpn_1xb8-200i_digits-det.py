@@ -4,15 +4,19 @@
 # (mmpretrain's ResNet_CIFAR: 3x3 stem, stride 1, no max-pool), started
 # from a SimSiam checkpoint by the same model-level initializer as the
 # VOC/COCO configs (`simsiam_mm.SimSiamPretrained`, checkpoint from the
-# environment variable SIMSIAM_CKPT). Nothing frozen, BN statistics trained,
-# every detector layer (FPN, RPN, box head) new. Scored with mmdet's
-# CocoMetric (box AP over IoU 0.5:0.95, AP50, ...).
+# environment variable SIMSIAM_CKPT). Nothing frozen but the backbone's BN
+# statistics: every weight trains (BN affine included), the running
+# mean/var stay those of the pretraining (norm_eval, mmdet's setting for a
+# pretrained backbone; see docs/transfer_demo.md for trained statistics).
+# FPN, RPN and box head are new. Scored with mmdet's CocoMetric (box AP
+# over IoU 0.5:0.95, AP50, ...).
 #
 #   SIMSIAM_CKPT=work_dirs/transfer_demo/simsiam/epoch_20.pth \
 #       python tools/train.py configs/benchmarks/mmdet/<this file>
-#   # the same detector from random init:
+#   # the same detector from random init: no statistics to keep, so BN
+#   # statistics are trained
 #   python tools/train.py configs/benchmarks/mmdet/<this file> \
-#       --cfg-options model.init_cfg=None
+#       --cfg-options model.init_cfg=None model.backbone.norm_eval=False
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
@@ -55,7 +59,9 @@ model = dict(
         out_indices=out_indices,
         frozen_stages=-1,
         norm_cfg=norm_cfg,
-        norm_eval=False),
+        # the checkpoint's BN statistics are kept (eval-mode BN), the
+        # affine parameters train
+        norm_eval=True),
     neck=dict(
         in_channels=[width * 2**i for i in out_indices],
         out_channels=fpn_channels,

@@ -1,0 +1,42 @@
+# The pretraining of `make transfer-demo` (tools/transfer_demo.py): the
+# 20-epoch digits recipe (simsiam_r18-cifar_1xb64-coslr-20e_digits.py:
+# half-width CIFAR ResNet-18, 2-layer projector, 2048 -> 512 -> 2048
+# predictor, batch 64, on the unlabelled pool data/digits/train, which holds
+# no validation digit) with 16 px views instead of 32 px. A view then shows
+# a digit at 16-36 px, the sizes it has on the 64 px detection canvases
+# (12-28 px), instead of 32-72 px; and an iteration costs about a quarter.
+# The kNN monitor reads the digits at 16 px too.
+#
+#   python tools/prepare_demo_data.py
+#   python tools/train.py \
+#       configs/simsiam_r18-cifar_1xb64-coslr-20e_digits-16px.py
+_base_ = ['./simsiam_r18-cifar_1xb64-coslr-20e_digits.py']
+
+size = 16
+# the views of _base_/datasets/digits_simsiam.py, at `size` px
+train_pipeline = [
+    dict(type='SafeLoadImageFromFile', skip_bad_images=False),
+    dict(
+        type='SimSiamViews',
+        num_views=2,
+        size=size,
+        scale=(0.2, 1.0),
+        jitter_prob=0.8,
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.4,
+        hue=0.1,
+        gray_prob=0.2,
+        blur_prob=0.,
+        flip_prob=0.5),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+knn_pipeline = [
+    dict(type='SafeLoadImageFromFile'),
+    dict(type='Resize', scale=(size, size)),
+    dict(type='PackInputs'),
+]
+knn_train_dataloader = dict(dataset=dict(pipeline=knn_pipeline))
+knn_val_dataloader = dict(dataset=dict(pipeline=knn_pipeline))

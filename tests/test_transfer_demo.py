@@ -410,3 +410,16 @@ def test_driver_prints_the_json_last_line(tmp_path, ckpt):
     assert ran['random_seed3'].model.init_cfg is None
     assert ran['random_seed3'].model.backbone.norm_eval is False
     assert 'SIMSIAM_CKPT=' + path in proc.stdout
+
+
+def test_evaluation_iterations_follow_the_loop():
+    """mmengine logs the validation of an iteration-based loop at step 0;
+    the driver places each evaluation where IterBasedTrainLoop runs it."""
+    demo = _tool('transfer_demo')
+    assert demo.eval_iterations(dict(max_iters=200,
+                                     val_interval=50)) == [50, 100, 150, 200]
+    assert demo.eval_iterations(dict(max_iters=120,
+                                     val_interval=50)) == [50, 100, 120]
+    assert demo.eval_iterations(dict(max_iters=2, val_interval=1)) == [1, 2]
+    assert demo.eval_iterations(
+        dict(max_iters=200, val_interval=50, val_begin=120)) == [150, 200]

@@ -266,17 +266,39 @@ def train_cmd(config: str, work_dir: str, options: Sequence[str]) -> list:
     return cmd + (['--cfg-options', *options] if options else [])
 
 
+def eval_iterations(train_cfg: dict) -> List[int]:
+    """The iterations at which mmengine's ``IterBasedTrainLoop``
+    validates: every ``val_interval`` from ``val_begin``, and the last."""
+    last = int(train_cfg['max_iters'])
+    every = int(train_cfg.get('val_interval', 1000))
+    begin = int(train_cfg.get('val_begin', 1))
+    steps = [i for i in range(every, last + 1, every) if i >= begin]
+    return steps if steps and steps[-1] == last else steps + [last]
+
+
 def val_rows(work_dir: str) -> List[dict]:
-    """The CocoMetric rows of a detector run, by iteration, in percent."""
+    """The CocoMetric rows of a detector run, with the iteration each was
+    taken at (mmengine logs validation of an iteration-based loop with
+    step 0), in percent."""
+    import glob
+
+    from mmengine.config import Config
+
     from simsiam_mm.utils.logs import read_scalars
     rows = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP' in r]
-    if not rows:
-        raise RuntimeError(f'{work_dir}: the run logged no coco/bbox_mAP')
+    dumped = glob.glob(osp.join(work_dir, '*.py'))  # the run's own config
+    if not rows or len(dumped) != 1:
+        raise RuntimeError(f'{work_dir}: no coco/bbox_mAP logged, or not '
+                           'one config dumped')
+    steps = eval_iterations(Config.fromfile(dumped[0]).train_cfg)
+    if len(steps) != len(rows):
+        raise RuntimeError(f'{work_dir}: {len(rows)} evaluations logged, '
+                           f'the loop makes {len(steps)} ({steps})')
     return [
         dict(
-            step=int(r['step']),
+            step=step,
             **{m: round(100 * float(r[f'coco/{m}']), 1)
-               for m in METRICS}) for r in rows
+               for m in METRICS}) for step, r in zip(steps, rows)
     ]
 
 

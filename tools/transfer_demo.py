@@ -20,9 +20,13 @@ current directory (``data/`` and ``work_dirs/`` are relative to it):
    every ``val_interval`` iterations. The pretrained inits reach it
    through the environment variable ``SIMSIAM_CKPT``, read by the config's
    ``simsiam_mm.SimSiamPretrained`` initializer; random init is
-   ``--cfg-options model.init_cfg=None`` plus ``--random-options``. Seeds
-   go in as ``randomness.seed``. Random-init detectors need no checkpoint
-   and run beside the pretraining (``--jobs``);
+   ``--cfg-options model.init_cfg=None``. ``--{simsiam,random,supervised}
+   -options`` add options to the rows of one init: by default the SimSiam
+   rows keep the checkpoint's BN statistics (the config's ``norm_eval``),
+   the random and supervised rows train them (each init's better setting,
+   docs/transfer_demo.md). Seeds go in as ``randomness.seed``. Random-init
+   detectors need no checkpoint and run beside the pretraining
+   (``--jobs``);
 5. a table (box AP and AP50 of the last evaluation, per seed, mean and
    spread), the AP curves (``WORK_DIR/ap_curves.png``), everything in
    ``WORK_DIR/results.json``, and as the last line of output one JSON
@@ -85,7 +89,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar='K=V',
         help='--cfg-options for the pretraining')
     parser.add_argument(
-        '--supervised-options',
+        '--classifier-options',
         nargs='+',
         default=[],
         metavar='K=V',
@@ -96,14 +100,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=[],
         metavar='K=V',
         help='--cfg-options for every detector run')
-    parser.add_argument(
-        '--random-options',
-        nargs='*',
-        default=['model.backbone.norm_eval=False'],
-        metavar='K=V',
-        help='--cfg-options of the random-init rows only, after '
-        'model.init_cfg=None (a random init has no BN statistics to keep: '
-        'they are trained)')
+    for init, default, why in (
+        ('simsiam', [], 'the config keeps the checkpoint\'s BN statistics'),
+        ('random', ['model.backbone.norm_eval=False'],
+         'after model.init_cfg=None; a random init has no BN statistics to '
+         'keep'),
+        ('supervised', ['model.backbone.norm_eval=False'],
+         'trained BN statistics: its better setting, see '
+         'docs/transfer_demo.md'),
+    ):
+        parser.add_argument(
+            f'--{init}-options',
+            nargs='*',
+            default=default,
+            metavar='K=V',
+            help=f'--cfg-options of the {init}-init detector rows only ({why})'
+        )
     parser.add_argument(
         '--data-args',
         default='',
@@ -402,7 +414,7 @@ def plan(args, work_dir: str) -> List[Job]:
             Job(
                 'supervised classifier',
                 train_cmd(args.supervised_config, sup_dir,
-                          args.supervised_options), sup_dir))
+                          args.classifier_options), sup_dir))
         inits['supervised'] = dict(needs='supervised classifier')
     for init in ('random', 'simsiam', 'supervised'):
         if init not in inits:
@@ -411,7 +423,8 @@ def plan(args, work_dir: str) -> List[Job]:
             run_dir = osp.join(work_dir, 'det', f'{init}_seed{seed}')
             options = [f'randomness.seed={seed}', *args.det_options]
             if init == 'random':
-                options += ['model.init_cfg=None', *args.random_options]
+                options.append('model.init_cfg=None')
+            options += getattr(args, f'{init}_options')
             jobs.append(
                 Job(f'{init} seed {seed}',
                     train_cmd(args.det_config, run_dir, options), run_dir,

@@ -14,7 +14,8 @@
 #   SIMSIAM_CKPT=work_dirs/transfer_demo/simsiam/epoch_20.pth \
 #       python tools/train.py configs/benchmarks/mmdet/<this file>
 #   # the same detector from random init: no statistics to keep, so BN
-#   # statistics are trained
+#   # statistics are trained (as `make transfer-demo` also does for the
+#   # supervised init, whose better setting it is)
 #   python tools/train.py configs/benchmarks/mmdet/<this file> \
 #       --cfg-options model.init_cfg=None model.backbone.norm_eval=False
 _base_ = [

@@ -170,14 +170,18 @@ def test_detection_set_is_idempotent_and_seeded(tmp_path, capsys):
     assert _files(a) == _files(d)
 
 
-def test_detection_set_refuses_impossible_requests(tmp_path):
+def test_detection_set_refuses_impossible_requests(tmp_path, capsys):
     with pytest.raises(SystemExit):
         prepare.main([
             '--detection', '--out',
             str(tmp_path / 'x'), '--digit-sizes', '30', '70'
         ])
+    assert 'digit sizes (30, 70) must satisfy 8 <= min <= max <= canvas ' \
+        '(64)' in capsys.readouterr().err
     with pytest.raises(ValueError, match='more than the 1438 digits'):
         prepare.prepare_detection(str(tmp_path / 'y'), n_train=1000)
+    assert not os.path.exists(tmp_path / 'x')
+    assert not os.path.exists(tmp_path / 'y')  # nothing half-written
 
 
 def test_digits_image_folder_is_unchanged_by_the_detection_flag(tmp_path):

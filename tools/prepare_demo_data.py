@@ -25,8 +25,9 @@ of its ink) and its class, in COCO format::
 
     data/digits_det/train/<image>.png        the small labelled split
     data/digits_det/val/<image>.png          the validation split
-    data/digits_det/pool/<image>.png         the unlabelled pool, canvases
-                                             for pretraining
+    data/digits_det/pool/<image>.png         --pool-images N (default 0):
+                                             an unlabelled pool of canvases
+                                             for pretraining on canvases
     data/digits_det/annotations/{train,val,pool}.json
                                              (pool.json only records where
                                              its digits come from)

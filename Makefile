@@ -3,13 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VENV
 
-.PHONY: install demo test test-fast lint format ablations clean
+.PHONY: install demo transfer-demo test test-fast lint format ablations clean
 
 install:
 	@bash tools/install.sh
 
 demo: install
 	@$(PY) tools/demo.py
+
+transfer-demo: install
+	@$(PY) tools/transfer_demo.py
 
 test: install
 	@$(PY) -m pytest -q

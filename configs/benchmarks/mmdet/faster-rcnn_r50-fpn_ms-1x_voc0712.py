@@ -50,11 +50,10 @@ voc = dict(
     pipeline=train_pipeline)
 train_dataloader = dict(
     dataset=dict(
-        dataset=dict(
-            datasets=[
-                dict(year, **voc)
-                for year in _base_.train_dataloader.dataset.dataset.datasets
-            ])))
+        dataset=dict(datasets=[
+            dict(year, **voc)
+            for year in _base_.train_dataloader.dataset.dataset.datasets
+        ])))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -12,8 +12,7 @@
 # data/coco/annotations/instances_{train,val}2017.json.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50-caffe-c4.py',
-    'mmdet::common/ms-poly-90k_coco-instance.py',
-    '_base_/simsiam_transfer.py'
+    'mmdet::common/ms-poly-90k_coco-instance.py', '_base_/simsiam_transfer.py'
 ]
 
 model = _base_.simsiam_c4_model

@@ -13,8 +13,7 @@
 # data/coco/annotations/instances_{train,val}2017.json.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::common/ms-poly-90k_coco-instance.py',
-    '_base_/simsiam_transfer.py'
+    'mmdet::common/ms-poly-90k_coco-instance.py', '_base_/simsiam_transfer.py'
 ]
 
 model = dict(

@@ -87,8 +87,8 @@ def test_linear_probe_on_separable_features_is_perfect(tmp_path):
     cfg = linear_cfg(
         root,
         str(tmp_path / 'work'),
-        checkpoint=ckpt,
         **{
+            'model.init_cfg.checkpoint': ckpt,
             'train_cfg.max_epochs': 10,
             'train_cfg.val_interval': 10,
             'train_dataloader.batch_size': 8

@@ -36,8 +36,10 @@ Policy (documented here once, tested in ``tests/test_datasets.py`` and
   ``test_mode`` (evaluation) does not load another index: mmengine raises
   there, after the warning names the file.
 """
+import contextlib
 import io
-from typing import Dict, Optional, Tuple
+import warnings
+from typing import Dict, Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -108,10 +110,31 @@ def _png_end(data: bytes) -> Optional[str]:
     return None
 
 
+def _colour_table(flags: int) -> int:
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
 def _gif_end(data: bytes) -> Optional[str]:
-    if data.rstrip(b'\x00')[-1:] != b';':
-        return 'no GIF trailer'
-    return None
+    # Walk the blocks to the trailer: a byte 0x3B at the end proves nothing,
+    # LZW data holds any byte.
+    size = len(data)
+    pos = 13 + _colour_table(data[10]) if size > 10 else size
+    while pos < size:
+        block = data[pos]
+        if block == 0x3B:  # trailer
+            return None
+        if block == 0x21:  # extension: label, then sub-blocks
+            pos += 2
+        elif block == 0x2C:  # image: descriptor, colours, LZW code size
+            if pos + 10 > size:
+                break
+            pos += 10 + _colour_table(data[pos + 9]) + 1
+        else:
+            return None  # not cut but corrupt: the decoders say why
+        while pos < size and data[pos]:  # sub-blocks, up to a 0 length
+            pos += data[pos] + 1
+        pos += 1
+    return 'the blocks run past the end, no GIF trailer'
 
 
 def _riff_end(data: bytes) -> Optional[str]:
@@ -136,16 +159,15 @@ def _bmp_end(data: bytes) -> Optional[str]:
 
 def _tiff_end(data: bytes) -> Optional[str]:
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with _quiet_pil(), Image.open(io.BytesIO(data)) as img:
             tags = img.tag_v2
             offsets = tags.get(273) or tags.get(324)  # strips or tiles
             counts = tags.get(279) or tags.get(325)
-    except Exception:  # unreadable header: the decoders will say why
+        end = max(int(o) + int(c) for o, c in zip(offsets, counts))
+    except Exception:  # no readable extents: the decoders will say why
         return None
-    if offsets and counts:
-        end = max(o + c for o, c in zip(offsets, counts))
-        if len(data) < end:
-            return f'{len(data)} bytes, its pixel data ends at byte {end}'
+    if len(data) < end:
+        return f'{len(data)} bytes, its pixel data ends at byte {end}'
     return None
 
 
@@ -217,22 +239,34 @@ def decode_image(data: bytes,
     return img
 
 
+@contextlib.contextmanager
+def _quiet_pil() -> Iterator[None]:
+    """PIL warns about every oddity of a corrupt file ('Corrupt EXIF data',
+    'Truncated File Read'); the error raised for it says what matters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        yield
+
+
 def _decode_with_pil(data: bytes, path: str) -> np.ndarray:
-    try:
-        pil = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise _bad(
-            path, f'not an image file (format not recognised, '
-            f'{len(data)} bytes starting with {data[:8]!r})') from None
-    except Exception as error:  # PIL raises many types on a bad header
-        raise _bad(path, f'corrupt header ({_describe(error)})') from None
-    try:
-        pil.load()
-        return _pil_to_rgb(pil)
-    except Exception as error:  # OSError, ValueError, SyntaxError, ...
-        reason = _describe(error)
-        kind = 'truncated' if 'truncated' in reason else 'corrupt'
-        raise _bad(path, f'{kind} {pil.format} file ({reason})') from None
+    with _quiet_pil():
+        try:
+            pil = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise _bad(
+                path, f'not an image file (format not recognised, '
+                f'{len(data)} bytes starting with {data[:8]!r})') from None
+        except Exception as error:  # PIL raises many types on a bad header
+            raise _bad(path,
+                       f'corrupt header ({_describe(error)})') from None
+        try:
+            pil.load()
+            return _pil_to_rgb(pil)
+        except Exception as error:  # OSError, ValueError, SyntaxError, ...
+            reason = _describe(error)
+            kind = 'truncated' if 'truncated' in reason else 'corrupt'
+            raise _bad(path,
+                       f'{kind} {pil.format} file ({reason})') from None
 
 
 def _describe(error: Exception) -> str:

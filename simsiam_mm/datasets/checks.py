@@ -4,9 +4,10 @@ Two checks, each where the information is:
 
 * :func:`check_train_data`, on the config, before the runner is built
   (``tools/train.py`` calls it): ``data_root``, ``ann_file`` and the image
-  folder of ``train_dataloader.dataset`` exist, and an image folder read
-  without a list file holds at least one image. These are the cases in
-  which the dataset's own constructor would fail with a traceback.
+  folder of the training dataset (and of the kNN monitor's) exist, and an
+  image folder read without a list file holds at least one image. These
+  are the cases in which the dataset's own constructor would fail with a
+  traceback.
 * :func:`check_dataset`, on the built dataset (:class:`~simsiam_mm.datasets.
   seeding.SeededSampler` calls it): it is not empty, and the files it lists
   exist (a spread of up to 16 is checked, so a list file of a million
@@ -116,6 +117,10 @@ def check_dataset_cfg(cfg: dict, where: str) -> None:
             raise _error(
                 f'{where}.ann_file: the list file {path} does not exist.',
                 path)
+        with open(path, 'rb') as f:
+            if not f.read(1 << 16).strip():
+                raise _error(f'{where}.ann_file: the list file {path} is '
+                             'empty.', path)
     if not _is_folder_dataset(cfg.get('type')):
         return
     prefix = cfg.get('data_prefix') or ''
@@ -148,16 +153,23 @@ def check_dataset_cfg(cfg: dict, where: str) -> None:
 
 
 def check_train_data(cfg) -> None:
-    """Check ``cfg.train_dataloader.dataset`` before training (see the
-    module doc); a config without a training loader passes.
+    """Check the dataset configs of ``train_dataloader`` and, when a
+    ``KNNMonitorHook`` will read them, of the ``knn_*_dataloader``s, before
+    training (see the module doc). A config without them passes.
 
     Raises:
         DataNotFoundError: A path is missing or the folder has no images.
     """
-    loader = cfg.get('train_dataloader') if hasattr(cfg, 'get') else None
-    if isinstance(loader, dict):
-        check_dataset_cfg(
-            loader.get('dataset'), 'train_dataloader.dataset')
+    keys = ['train_dataloader']
+    hooks = cfg.get('custom_hooks') or []
+    if any('KNNMonitorHook' in str(h.get('type')) for h in hooks
+           if isinstance(h, dict)):
+        keys += sorted(k for k in cfg.keys()
+                       if k.startswith('knn_') and k.endswith('dataloader'))
+    for key in keys:
+        loader = cfg.get(key)
+        if isinstance(loader, dict):
+            check_dataset_cfg(loader.get('dataset'), f'{key}.dataset')
 
 
 def _spread(n: int, k: int) -> List[int]:
@@ -199,7 +211,7 @@ def check_dataset(dataset, skip_bad_images: Optional[bool] = None) -> None:
     paths = [get_info(i).get('img_path') for i in _spread(len(dataset),
                                                            NUM_CHECKED)]
     paths = [p for p in paths if isinstance(p, str) and not _remote(p)]
-    missing = [p for p in paths if not osp.exists(p)]
+    missing = [p for p in paths if not osp.isfile(p)]
     if not missing:
         return
     message = (f'{len(missing)} of {len(paths)} checked training files do '

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pipeline.py [--n-images 64] [--seconds 3]
     python benchmarks/bench_pipeline.py --smoke      # a few seconds
+    python benchmarks/bench_pipeline.py --compare REF [--rounds 6]
 
 Writes its own JPEGs (500 x 375, smooth gradients, shapes and fine noise,
 about 95 KiB each, like an ImageNet photo) to a temporary folder and times,
@@ -23,15 +24,26 @@ the image each pipeline decodes to. The pipelines take turns for
 ``--rounds`` rounds and each keeps its best round. Prints one JSON line:
 images/s per pipeline and the ratios of ``simsiam_mm`` to each peer;
 ``simsiam_mm_uint8`` is the configs' setting (uint8 views, normalised on the
-device), for reference.
+device), for reference. ``simsiam_mm`` draws its views from the sample keys
+the configs' ``SeededSampler`` gives (index ``i`` of the images, seed 0,
+epoch 0), as in training.
+
+``--compare REF`` times this project's two pipelines against the package
+as it was at git revision ``REF`` (extracted to a temporary folder): the
+two versions run in alternating subprocesses of one round each, the order
+swapped every round, each keeping its best round; it prints both side by
+side and the ratio of the current code to ``REF``.
 """
 import argparse
 import copy
+import io
 import json
 import os
 import os.path as osp
 import random
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import warnings
@@ -40,7 +52,7 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 IMAGENET_MEAN_01 = [0.485, 0.456, 0.406]
 IMAGENET_STD_01 = [0.229, 0.224, 0.225]
@@ -156,12 +168,23 @@ def official_pipeline():
     return load, lambda img: [view(img), view(img)]
 
 
-def simsiam_mm_pipeline(normalize=True):
+def sample_key(index: int):
+    """What the configs' sampler yields for ``index`` (seed 0, epoch 0); a
+    plain index for a version of the package without keys."""
+    try:
+        from simsiam_mm.datasets import SampleKey
+    except ImportError:
+        return index
+    return SampleKey(index, seed=0, epoch=0)
+
+
+def simsiam_mm_pipeline(paths, normalize=True):
     """(load, views): this project's loader and two-view transform."""
     from simsiam_mm.datasets import SafeLoadImageFromFile, SimSiamViews
     load = SafeLoadImageFromFile()
     views = SimSiamViews(normalize=normalize)
-    return (lambda path: load(dict(img_path=path)),
+    keys = {path: sample_key(i) for i, path in enumerate(paths)}
+    return (lambda path: load(dict(img_path=path, sample_idx=keys[path])),
             lambda results: views(dict(results))['img'])
 
 
@@ -191,7 +214,7 @@ def check_output(name, views):
         assert view.dtype in (torch.float32, torch.uint8), (name, view.dtype)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--n-images', type=int, default=32)
     parser.add_argument(
@@ -204,9 +227,25 @@ def main(argv=None):
         '--smoke',
         action='store_true',
         help='tiny sizes: finishes in a few seconds')
+    parser.add_argument(
+        '--compare',
+        metavar='REF',
+        help='time simsiam_mm against the package at git revision REF')
+    parser.add_argument(
+        '--only-simsiam-mm', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--package-root', default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
         args.n_images, args.seconds, args.rounds = 2, 0.2, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.compare:
+        return compare(args)
+    sys.path.insert(0, args.package_root)
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -216,14 +255,17 @@ def main(argv=None):
     np.random.seed(0)
     torch.manual_seed(0)
 
-    pipelines = dict(
-        mmpretrain=mmpretrain_pipeline(),
-        official=official_pipeline(),
-        simsiam_mm=simsiam_mm_pipeline(),
-        simsiam_mm_uint8=simsiam_mm_pipeline(normalize=False))
     with tempfile.TemporaryDirectory() as folder:
         paths = write_jpegs(folder, args.n_images)
         kib = np.mean([os.path.getsize(p) for p in paths]) / 1024
+        pipelines = dict(
+            simsiam_mm=simsiam_mm_pipeline(paths),
+            simsiam_mm_uint8=simsiam_mm_pipeline(paths, normalize=False))
+        if not args.only_simsiam_mm:
+            pipelines = dict(
+                mmpretrain=mmpretrain_pipeline(),
+                official=official_pipeline(),
+                **pipelines)
         decoded = {
             name: [load(p) for p in paths]
             for name, (load, _) in pipelines.items()
@@ -249,10 +291,66 @@ def main(argv=None):
         mean_jpeg_kib=round(float(kib), 1))
     for mode, rates in best.items():
         report[mode] = {k: round(v, 1) for k, v in rates.items()}
-        report[f'{mode}_ratio'] = {
-            f'vs_{peer}': round(rates['simsiam_mm'] / rates[peer], 2)
-            for peer in ('mmpretrain', 'official')
+        if not args.only_simsiam_mm:
+            report[f'{mode}_ratio'] = {
+                f'vs_{peer}': round(rates['simsiam_mm'] / rates[peer], 2)
+                for peer in ('mmpretrain', 'official')
+            }
+    print(json.dumps(report))
+    return report
+
+
+def extract_package(ref: str, folder: str) -> str:
+    """``simsiam_mm/`` as of git revision ``ref``, under ``folder``."""
+    archive = subprocess.run(
+        ['git', '-C', REPO, 'archive', ref, 'simsiam_mm'],
+        capture_output=True,
+        check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder)
+    return folder
+
+
+def compare(args):
+    """The two simsiam_mm pipelines, current code vs ``args.compare``."""
+    with tempfile.TemporaryDirectory() as folder:
+        roots = {
+            args.compare: extract_package(args.compare, folder),
+            'current': REPO
         }
+        best = {side: {} for side in roots}
+        load = [os.getloadavg()[0]]
+        for round_ in range(args.rounds):
+            order = list(roots) if round_ % 2 == 0 else list(roots)[::-1]
+            for side in order:
+                proc = subprocess.run([
+                    sys.executable,
+                    osp.abspath(__file__), '--only-simsiam-mm', '--rounds',
+                    '1', '--seconds',
+                    str(args.seconds), '--n-images',
+                    str(args.n_images), '--package-root', roots[side]
+                ],
+                                      capture_output=True,
+                                      text=True,
+                                      check=True)
+                rates = json.loads(proc.stdout.strip().splitlines()[-1])
+                for mode in ('decode_augment', 'augment_only'):
+                    for name, rate in rates[mode].items():
+                        key = f'{mode}/{name}'
+                        best[side][key] = max(rate, best[side].get(key, 0.))
+            load.append(os.getloadavg()[0])
+    report = dict(
+        unit='images per CPU second (2 views each), 1 thread, best round',
+        rounds=args.rounds,
+        seconds=args.seconds,
+        n_images=args.n_images,
+        load_average_1min=[round(x, 2) for x in (min(load), max(load))],
+        **{side: rates
+           for side, rates in best.items()},
+        ratio_current_to_ref={
+            key: round(best['current'][key] / best[args.compare][key], 3)
+            for key in best['current']
+        })
     print(json.dumps(report))
     return report
 

@@ -10,6 +10,7 @@ heads) on 20 UCI digits plus two bad files, in skip mode, so that the
 replacement of a bad file is exercised as well.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +26,8 @@ from mmengine.dataset import default_collate
 from scipy import stats
 
 from _digits import write_digits
-from simsiam_mm.datasets import (NUM_UNIFORMS, SampleKey, SeededSampler,
+from simsiam_mm.datasets import (NUM_UNIFORMS, SafeLoadImageFromFile,
+                                 SampleKey, SeededSampler,
                                  SimSiamDeviceAugPreprocessor, SimSiamViews,
                                  ViewRecipe, view_params_from_uniforms)
 from simsiam_mm.datasets.seeding import (VIEW, hash_fields, stream_uniforms,
@@ -282,10 +284,17 @@ def write_config(path: Path,
 
 
 def train_in_process(config: str, work_dir: Path):
+    """Train with one thread, as the subprocesses (OMP_NUM_THREADS=1): on a
+    busy machine torch's spinning threads cost ten times the CPU."""
     cfg = runtime.load_config(config)
     cfg.experiment_name = f'test_{uuid.uuid4().hex[:8]}'
     runtime.apply_train_args(cfg, config, work_dir=str(work_dir))
-    runner = runtime.run(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner = runtime.run(cfg)
+    finally:
+        torch.set_num_threads(threads)
     model = getattr(runner.model, 'module', runner.model)
     return runner, {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -296,20 +305,57 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
+def spy_on_skips(monkeypatch, path: Path) -> None:
+    """Append ``<epoch>`` to ``path`` at every skip, in any (forked)
+    worker: the ground truth for the count in the main process."""
+    original = SafeLoadImageFromFile._skip
+
+    def spy(transform, error, key):
+        with open(path, 'a') as f:
+            f.write(f'{key.epoch}\n')
+        return original(transform, error, key)
+
+    monkeypatch.setattr(SafeLoadImageFromFile, '_skip', spy)
+
+
+def logged_skips(work_dir: Path) -> list:
+    """``(epoch, count, total)`` of each epoch-end line of the hook."""
+    pattern = re.compile(r'Epoch (\d+): (\d+) bad image file\(s\) skipped '
+                         r'and replaced, (\d+) since')
+    log, = work_dir.glob('*/*.log')
+    return [
+        tuple(map(int, m.groups()))
+        for m in pattern.finditer(log.read_text())
+    ]
+
+
 @pytest.mark.slow
-def test_weights_bit_identical_for_any_number_of_workers(digits, tmp_path):
+def test_weights_bit_identical_for_any_number_of_workers(
+        digits, tmp_path, monkeypatch):
     """2 epochs x 5 iterations of the shrunk demo with 0, 1 and 3 loader
-    workers (persistent): the same weights, bit for bit."""
+    workers (persistent): the same weights, bit for bit. The bad files
+    skipped in the workers are counted exactly in the main process and
+    logged at each epoch end."""
     weights = {}
     for workers in (0, 1, 3):
+        skips = tmp_path / f'skips{workers}.txt'
+        skips.touch()
+        spy_on_skips(monkeypatch, skips)
         config = write_config(
             tmp_path / f'w{workers}.py',
             digits,
             workers,
             hooks=[dict(type='RecordViewsHook')])
-        runner, weights[workers] = train_in_process(config,
-                                                    tmp_path / f'w{workers}')
+        work = tmp_path / f'w{workers}'
+        runner, weights[workers] = train_in_process(config, work)
         assert runner.iter == 10
+        truth = [int(e) for e in skips.read_text().split()]
+        per_epoch = [truth.count(e) for e in (0, 1)]
+        assert sum(per_epoch) > 0  # seed 0 visits the bad files
+        assert logged_skips(work) == [(1, per_epoch[0], per_epoch[0]),
+                                      (2, per_epoch[1], sum(per_epoch))]
+        assert runner.message_hub.get_info('bad_images_skipped') == \
+            sum(per_epoch)
     assert_same_weights(weights[0], weights[1])
     assert_same_weights(weights[0], weights[3])
     views = torch.load(tmp_path / 'w0' / 'views_rank0.pt')
@@ -368,7 +414,7 @@ def test_sigkill_at_random_moments_then_resume_auto(digits, tmp_path):
     kills = []
     for _ in range(3):
         start = losses.stat().st_size if losses.exists() else 0
-        after = int(rng.integers(1, 6))  # iterations into this segment
+        after = int(rng.integers(1, 9))  # iterations into this segment
         victim = subprocess.Popen(
             train_cmd(config, killed, '--resume', 'auto'),
             env=env(),
@@ -427,7 +473,11 @@ def test_two_gloo_processes_draw_the_views_of_one(digits, tmp_path):
     assert not ranks[0].keys() & ranks[1].keys()
     single = write_config(
         tmp_path / 'one.py', digits, workers=0, batch=4, hooks=hooks)
-    train_in_process(single, tmp_path / 'one')
+    runner, _ = train_in_process(single, tmp_path / 'one')
+    # the same samples, the same bad files skipped: summed over processes
+    logged = logged_skips(tmp_path / 'ddp')
+    assert logged == logged_skips(tmp_path / 'one')
+    assert logged[-1][2] == runner.message_hub.get_info('bad_images_skipped')
     one = torch.load(tmp_path / 'one' / 'views_rank0.pt')
     assert len(one) == 40
     assert one.keys() == ranks[0].keys() | ranks[1].keys()

@@ -233,8 +233,7 @@ def parse_args(argv=None):
         help='time simsiam_mm against the package at git revision REF')
     parser.add_argument(
         '--only-simsiam-mm', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument(
-        '--package-root', default=REPO, help=argparse.SUPPRESS)
+    parser.add_argument('--package-root', default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
         args.n_images, args.seconds, args.rounds = 2, 0.2, 1
@@ -302,10 +301,9 @@ def main(argv=None):
 
 def extract_package(ref: str, folder: str) -> str:
     """``simsiam_mm/`` as of git revision ``ref``, under ``folder``."""
-    archive = subprocess.run(
-        ['git', '-C', REPO, 'archive', ref, 'simsiam_mm'],
-        capture_output=True,
-        check=True).stdout
+    archive = subprocess.run(['git', '-C', REPO, 'archive', ref, 'simsiam_mm'],
+                             capture_output=True,
+                             check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder)
     return folder
@@ -345,8 +343,10 @@ def compare(args):
         seconds=args.seconds,
         n_images=args.n_images,
         load_average_1min=[round(x, 2) for x in (min(load), max(load))],
-        **{side: rates
-           for side, rates in best.items()},
+        **{
+            side: rates
+            for side, rates in best.items()
+        },
         ratio_current_to_ref={
             key: round(best['current'][key] / best[args.compare][key], 3)
             for key in best['current']

@@ -21,7 +21,7 @@ from mmengine.dataset import default_collate
 from PIL import Image
 
 from simsiam_mm.datasets import (BadImageError, SafeLoadImageFromFile,
-                                 SampleKey, SeededSampler, decode_image)
+                                 SeededSampler, decode_image)
 from simsiam_mm.datasets.loading import skipped_in_batch, truncation
 from simsiam_mm.registry import DATASETS
 
@@ -60,8 +60,8 @@ def jpeg_with_thumbnail() -> bytes:
 
 FORMATS = {
     'jpeg': lambda: pil_bytes('JPEG', quality=90),
-    'progressive jpeg': lambda: pil_bytes(
-        'JPEG', quality=90, progressive=True),
+    'progressive jpeg':
+    lambda: pil_bytes('JPEG', quality=90, progressive=True),
     'jpeg with thumbnail': jpeg_with_thumbnail,
     'png': lambda: pil_bytes('PNG'),
     '16-bit png': png16,
@@ -183,8 +183,11 @@ def bad_corpus() -> dict:
     bad = {}
     for i, (fmt, data) in enumerate(CORPUS.items()):
         stem = fmt.replace(' ', '_').replace('-', '')
-        ext = {'jpeg': 'jpg', 'tiff': 'tif', 'webp': 'png'}.get(
-            fmt.split()[-1], 'png')
+        ext = {
+            'jpeg': 'jpg',
+            'tiff': 'tif',
+            'webp': 'png'
+        }.get(fmt.split()[-1], 'png')
         if fmt.endswith(('gif', 'webp')):  # no .gif in the folder scan
             ext = 'png'
         bad[f'cut_{stem}.{ext}'] = data[:len(data) * (i + 1) //

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MessageHub, MMLogger
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from PIL import Image
 
@@ -221,8 +221,8 @@ def test_skip_bad_images_logs_and_keys_the_replacement(tmp_path):
     plain = load(dict(img_path=str(good), sample_idx=9))['sample_idx']
     assert (plain.seed, plain.origin, plain.attempt) == (None, 4, 1)
     # a fresh key is not mistaken for a replacement
-    assert load(dict(img_path=str(good), sample_idx=SampleKey(
-        5, 0, 1)))['sample_idx'].attempt == 0
+    assert load(dict(img_path=str(good),
+                     sample_idx=SampleKey(5, 0, 1)))['sample_idx'].attempt == 0
     logger.removeHandler(handler)
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _digits import write_digits
 from mmengine.dataset import default_collate
 from scipy import stats
 
-from _digits import write_digits
 from simsiam_mm.datasets import (NUM_UNIFORMS, SafeLoadImageFromFile,
                                  SampleKey, SeededSampler,
                                  SimSiamDeviceAugPreprocessor, SimSiamViews,
@@ -57,8 +57,8 @@ def colourful(height=40, width=48, seed=0):
 
 def views_of(key, img=None, **kwargs):
     transform = SimSiamViews(size=16, record_params=True, **kwargs)
-    out = transform(dict(img=colourful() if img is None else img,
-                         sample_idx=key))
+    out = transform(
+        dict(img=colourful() if img is None else img, sample_idx=key))
     return out['view_params'], out['img']
 
 
@@ -78,11 +78,19 @@ def test_a_key_draws_the_same_views_whatever_the_global_state():
 def test_every_field_of_the_key_changes_the_draw(field):
     base = dict(index=7, seed=3, epoch=2, attempt=0)
     changed = dict(base, **{field: base[field] + 1})
-    a, _ = views_of(SampleKey(base['index'], base['seed'], base['epoch'],
-                              attempt=base['attempt']))
+    a, _ = views_of(
+        SampleKey(
+            base['index'],
+            base['seed'],
+            base['epoch'],
+            attempt=base['attempt']))
     b, _ = views_of(
-        SampleKey(changed['index'], changed['seed'], changed['epoch'],
-                  origin=changed['index'], attempt=changed['attempt']))
+        SampleKey(
+            changed['index'],
+            changed['seed'],
+            changed['epoch'],
+            origin=changed['index'],
+            attempt=changed['attempt']))
     assert a[0] != b[0] and a[1] != b[1]
 
 
@@ -103,8 +111,8 @@ def test_hash_and_stream_are_fixed_functions():
     is a plain function of its fields, the same in every process."""
     first = stream_uniforms([0], 1)[0, 0]
     assert first == (0xE220A8397B1DCDAF >> 11) / 2.**53
-    assert hash_fields(0, 0, 5, 0, VIEW, 1) == SampleKey(
-        5, 0, 0).stream_start(VIEW, 1)
+    assert hash_fields(0, 0, 5, 0, VIEW,
+                       1) == SampleKey(5, 0, 0).stream_start(VIEW, 1)
     assert hash_fields(1, 2) != hash_fields(2, 1)
     assert hash_fields(-1) == hash_fields((1 << 64) - 1)
 
@@ -117,8 +125,9 @@ def test_keyed_uniforms_are_uniform_and_independent():
     # view 0 vs view 1, one index vs the next, one position vs the next
     n = u.shape[0] * NUM_UNIFORMS
     bound = 4.5 / np.sqrt(n)
-    for a, b in ((u[:, 0], u[:, 1]), (u[:-1, 0], u[1:, 0]),
-                 (u[:, 0, :-1], u[:, 0, 1:])):
+    for a, b in ((u[:, 0], u[:, 1]), (u[:-1, 0], u[1:,
+                                                   0]), (u[:, 0, :-1], u[:, 0,
+                                                                         1:])):
         r = np.corrcoef(a.ravel(), b.ravel())[0, 1]
         assert abs(r) < bound, r
     # and pairs fill the unit square evenly (10 x 10 cells)
@@ -140,8 +149,7 @@ def test_device_views_per_sample_keys():
 
     pre = SimSiamDeviceAugPreprocessor(size=16, blur_prob=0.5)
     imgs = torch.stack([
-        torch.from_numpy(colourful(seed=s)).permute(2, 0, 1)
-        for s in range(3)
+        torch.from_numpy(colourful(seed=s)).permute(2, 0, 1) for s in range(3)
     ]).float() / 255
     keys = [SampleKey(i, seed=1, epoch=4) for i in (10, 11, 12)]
     views, drawn = pre.augment(
@@ -261,13 +269,14 @@ randomness = dict(seed=0, deterministic=True)
 '''
 
 
-def write_config(path: Path,
-                 data: str,
-                 workers: int,
-                 batch: int = 4,
-                 epochs: int = 2,
+def write_config(path,
+                 data,
+                 workers,
+                 batch=4,
+                 epochs=2,
                  hooks=(),
                  imports=('_repro_helpers', )) -> str:
+    """A config file: the shrunk demo on ``data`` (see the module doc)."""
     path.write_text(
         CONFIG.format(
             demo=str(DEMO),
@@ -324,8 +333,7 @@ def logged_skips(work_dir: Path) -> list:
                          r'and replaced, (\d+) since')
     log, = work_dir.glob('*/*.log')
     return [
-        tuple(map(int, m.groups()))
-        for m in pattern.finditer(log.read_text())
+        tuple(map(int, m.groups())) for m in pattern.finditer(log.read_text())
     ]
 
 
@@ -462,14 +470,15 @@ def test_two_gloo_processes_draw_the_views_of_one(digits, tmp_path):
         str(REPO / 'tools' / 'dist_train.sh'), config, '2', '--work-dir',
         str(tmp_path / 'ddp')
     ],
-                          env=env(PYTHON=sys.executable,
-                                  PORT=str(free_port())),
+                          env=env(
+                              PYTHON=sys.executable, PORT=str(free_port())),
                           capture_output=True,
                           text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    ranks = [torch.load(tmp_path / 'ddp' / f'views_rank{r}.pt') for r in (0,
-                                                                          1)]
+    ranks = [
+        torch.load(tmp_path / 'ddp' / f'views_rank{r}.pt') for r in (0, 1)
+    ]
     assert not ranks[0].keys() & ranks[1].keys()
     single = write_config(
         tmp_path / 'one.py', digits, workers=0, batch=4, hooks=hooks)

@@ -24,18 +24,20 @@ def train(cwd: Path, *options: str) -> list:
     """``tools/train.py`` on the demo config from ``cwd``; the output's
     lines (stdout and stderr as a terminal shows them)."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join(
-        [str(REPO), env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
-    proc = subprocess.run(
-        [sys.executable,
-         str(REPO / 'tools' / 'train.py'),
-         str(DEMO), *options],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300)
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO),
+                                         env.get('PYTHONPATH',
+                                                 '')]).rstrip(os.pathsep)
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'train.py'),
+        str(DEMO), *options
+    ],
+                          cwd=cwd,
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert 'Traceback' not in proc.stdout, proc.stdout[-3000:]
     return proc.stdout.rstrip('\n').split('\n')
@@ -73,11 +75,11 @@ def test_list_file_naming_missing_files(tmp_path):
     image(root / 'train' / 'a' / 'there.png')
     image(root / 'val' / '0' / 'v.png')
     (root / 'train.txt').write_text('a/gone_1.png\na/gone_2.png\n')
-    lines = train(
-        tmp_path, '--cfg-options', f'train_dataloader.dataset.data_root={root}',
-        'train_dataloader.dataset.ann_file=train.txt',
-        f'knn_train_dataloader.dataset.data_root={root}',
-        f'knn_val_dataloader.dataset.data_root={root}')
+    lines = train(tmp_path, '--cfg-options',
+                  f'train_dataloader.dataset.data_root={root}',
+                  'train_dataloader.dataset.ann_file=train.txt',
+                  f'knn_train_dataloader.dataset.data_root={root}',
+                  f'knn_val_dataloader.dataset.data_root={root}')
     assert len(lines) > 100  # the runner started
     assert lines[-1] == (
         f'data error in {DEMO}: 2 of 2 checked training files do not exist, '
@@ -95,42 +97,53 @@ def cfg_with(**dataset) -> Config:
 def test_config_checks(tmp_path):
     image(tmp_path / 'imagenet' / 'train' / 'n1' / 'x.JPEG')
     check_train_data(
-        cfg_with(type='ImageNet', data_root=str(tmp_path / 'imagenet'),
-                 split='train'))
+        cfg_with(
+            type='ImageNet',
+            data_root=str(tmp_path / 'imagenet'),
+            split='train'))
     with pytest.raises(DataNotFoundError, match='image folder .*val does'):
         check_train_data(
-            cfg_with(type='ImageNet', data_root=str(tmp_path / 'imagenet'),
-                     split='val'))
+            cfg_with(
+                type='ImageNet',
+                data_root=str(tmp_path / 'imagenet'),
+                split='val'))
     # ImageNet reads meta/val.txt instead when it is there
     (tmp_path / 'imagenet' / 'meta').mkdir()
     (tmp_path / 'imagenet' / 'meta' / 'val.txt').write_text('x 0\n')
     check_train_data(
-        cfg_with(type='ImageNet', data_root=str(tmp_path / 'imagenet'),
-                 split='val'))
+        cfg_with(
+            type='ImageNet', data_root=str(tmp_path / 'imagenet'),
+            split='val'))
     # labelled folders: images directly in the root are not read
     image(tmp_path / 'flat' / 'x.png')
     with pytest.raises(DataNotFoundError, match='flat/<class>/<image>'):
         check_train_data(
-            cfg_with(type='CustomDataset', data_prefix=str(tmp_path /
-                                                           'flat')))
+            cfg_with(type='CustomDataset', data_prefix=str(tmp_path / 'flat')))
     check_train_data(
-        cfg_with(type='CustomDataset', data_prefix=str(tmp_path / 'flat'),
-                 with_label=False))
-    with pytest.raises(DataNotFoundError, match=r'ann_file: the list file '
-                       r'.*flat/list\.txt does not exist'):
+        cfg_with(
+            type='CustomDataset',
+            data_prefix=str(tmp_path / 'flat'),
+            with_label=False))
+    with pytest.raises(
+            DataNotFoundError,
+            match=r'ann_file: the list file '
+            r'.*flat/list\.txt does not exist'):
         check_train_data(
-            cfg_with(type='CustomDataset', data_root=str(tmp_path / 'flat'),
-                     ann_file='list.txt'))
+            cfg_with(
+                type='CustomDataset',
+                data_root=str(tmp_path / 'flat'),
+                ann_file='list.txt'))
     # wrappers are followed; remote, downloading and other datasets pass
     with pytest.raises(DataNotFoundError, match=r'dataset\.dataset\.data_'):
         check_train_data(
-            cfg_with(type='RepeatDataset', times=2,
-                     dataset=dict(type='CustomDataset',
-                                  data_root=str(tmp_path / 'none'))))
+            cfg_with(
+                type='RepeatDataset',
+                times=2,
+                dataset=dict(
+                    type='CustomDataset', data_root=str(tmp_path / 'none'))))
     check_train_data(cfg_with(type='CIFAR10', data_root='s3://b/c'))
     check_train_data(
-        cfg_with(type='CIFAR10', data_root=str(tmp_path / 'c'),
-                 download=True))
+        cfg_with(type='CIFAR10', data_root=str(tmp_path / 'c'), download=True))
     with pytest.raises(DataNotFoundError, match='cifar'):
         check_train_data(
             cfg_with(type='CIFAR10', data_root=str(tmp_path / 'cifar')))
@@ -155,11 +168,14 @@ def test_built_dataset_checks(tmp_path, caplog):
         image(tmp_path / f'{i:02d}.png')
     check_dataset(folder(tmp_path))
     (tmp_path / 'empty.txt').write_text('\n')
-    with pytest.raises(DataNotFoundError, match='list file .*empty.txt is '
-                       'empty'):  # before mmengine fails to build it
+    with pytest.raises(
+            DataNotFoundError, match='list file .*empty.txt is '
+            'empty'):  # before mmengine fails to build it
         check_train_data(
-            cfg_with(type='CustomDataset', data_root=str(tmp_path),
-                     ann_file='empty.txt'))
+            cfg_with(
+                type='CustomDataset',
+                data_root=str(tmp_path),
+                ann_file='empty.txt'))
     (tmp_path / 'empty.txt').write_text('')
     empty = folder(tmp_path, 'empty.txt', serialize_data=False)
     with pytest.raises(DataNotFoundError, match='empty .*empty.txt'):

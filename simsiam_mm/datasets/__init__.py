@@ -22,7 +22,7 @@ __all__ = [
     'BadImageCountHook', 'BadImageError', 'CIFAR_RECIPE', 'DataNotFoundError',
     'IMAGENET_MEAN', 'IMAGENET_STD', 'NUM_UNIFORMS', 'SafeLoadImageFromFile',
     'SampleKey', 'SeededSampler', 'SimSiamDeviceAugPreprocessor',
-    'SimSiamViews', 'ViewParams', 'ViewRecipe', 'apply_view',
-    'check_dataset', 'check_train_data', 'decode_image', 'sample_crop',
-    'sample_view_params', 'view_params_from_uniforms'
+    'SimSiamViews', 'ViewParams', 'ViewRecipe', 'apply_view', 'check_dataset',
+    'check_train_data', 'decode_image', 'sample_crop', 'sample_view_params',
+    'view_params_from_uniforms'
 ]

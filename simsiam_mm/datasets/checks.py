@@ -119,8 +119,9 @@ def check_dataset_cfg(cfg: dict, where: str) -> None:
                 path)
         with open(path, 'rb') as f:
             if not f.read(1 << 16).strip():
-                raise _error(f'{where}.ann_file: the list file {path} is '
-                             'empty.', path)
+                raise _error(
+                    f'{where}.ann_file: the list file {path} is '
+                    'empty.', path)
     if not _is_folder_dataset(cfg.get('type')):
         return
     prefix = cfg.get('data_prefix') or ''
@@ -141,12 +142,12 @@ def check_dataset_cfg(cfg: dict, where: str) -> None:
             folder)
     if ann_file:
         return
-    extensions = tuple(e.lower() for e in cfg.get('extensions') or
-                       IMAGE_EXTENSIONS)
+    extensions = tuple(e.lower()
+                       for e in cfg.get('extensions') or IMAGE_EXTENSIONS)
     with_label = cfg.get('with_label', True)
     if not _has_image(folder, extensions, subfolders_only=with_label):
-        layout = (f'{folder}/<class>/<image>' if with_label else
-                  f'{folder}/**/<image>')
+        layout = (f'{folder}/<class>/<image>'
+                  if with_label else f'{folder}/**/<image>')
         raise _error(
             f'{where}: no image files ({", ".join(extensions)}) in '
             f'{folder}, read as {layout}.', folder)
@@ -208,8 +209,8 @@ def check_dataset(dataset, skip_bad_images: Optional[bool] = None) -> None:
     get_info = getattr(dataset, 'get_data_info', None)
     if get_info is None:
         return
-    paths = [get_info(i).get('img_path') for i in _spread(len(dataset),
-                                                           NUM_CHECKED)]
+    checked = _spread(len(dataset), NUM_CHECKED)
+    paths = [get_info(i).get('img_path') for i in checked]
     paths = [p for p in paths if isinstance(p, str) and not _remote(p)]
     missing = [p for p in paths if not osp.isfile(p)]
     if not missing:

@@ -155,7 +155,10 @@ def sample_batch_params(
     u = uniforms
     if u is None:
         u = torch.rand(
-            n, NUM_UNIFORMS, dtype=torch.float64, device=device,
+            n,
+            NUM_UNIFORMS,
+            dtype=torch.float64,
+            device=device,
             generator=generator)
     u = u.to(device=device, dtype=torch.float64)
     attempts = _NUM_CROP_UNIFORMS // 2 - 1
@@ -187,9 +190,9 @@ def sample_batch_params(
     top = torch.where(found,
                       torch.floor(u[:, offset] * (heights - crop_h + 1)),
                       torch.div(heights - crop_h, 2, rounding_mode='floor'))
-    left = torch.where(
-        found, torch.floor(u[:, offset + 1] * (widths - crop_w + 1)),
-        torch.div(widths - crop_w, 2, rounding_mode='floor'))
+    left = torch.where(found,
+                       torch.floor(u[:, offset + 1] * (widths - crop_w + 1)),
+                       torch.div(widths - crop_w, 2, rounding_mode='floor'))
 
     lo_hi = torch.tensor([recipe.factor_range(op) for op in JITTER_OPS],
                          dtype=torch.float64,
@@ -379,8 +382,8 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
             uniforms = None
             if keys is not None:
                 uniforms = torch.from_numpy(
-                    stream_uniforms([k.stream_start(VIEW, view)
-                                     for k in keys], NUM_UNIFORMS))
+                    stream_uniforms([k.stream_start(VIEW, view) for k in keys],
+                                    NUM_UNIFORMS))
             params = sample_batch_params(self.recipe, shape[:, 0], shape[:, 1],
                                          generator, uniforms)
             view = apply_batch_params(images, params, self.recipe.size,

@@ -257,16 +257,14 @@ def _decode_with_pil(data: bytes, path: str) -> np.ndarray:
                 path, f'not an image file (format not recognised, '
                 f'{len(data)} bytes starting with {data[:8]!r})') from None
         except Exception as error:  # PIL raises many types on a bad header
-            raise _bad(path,
-                       f'corrupt header ({_describe(error)})') from None
+            raise _bad(path, f'corrupt header ({_describe(error)})') from None
         try:
             pil.load()
             return _pil_to_rgb(pil)
         except Exception as error:  # OSError, ValueError, SyntaxError, ...
             reason = _describe(error)
             kind = 'truncated' if 'truncated' in reason else 'corrupt'
-            raise _bad(path,
-                       f'{kind} {pil.format} file ({reason})') from None
+            raise _bad(path, f'{kind} {pil.format} file ({reason})') from None
 
 
 def _describe(error: Exception) -> str:
@@ -384,8 +382,8 @@ class SafeLoadImageFromFile(BaseTransform):
 
 def skipped_in_batch(data_batch) -> int:
     """Bad files skipped to make the samples of a collated batch."""
-    samples = data_batch.get('data_samples') if isinstance(
-        data_batch, dict) else None
+    samples = data_batch.get('data_samples') if isinstance(data_batch,
+                                                           dict) else None
     return sum(
         getattr(getattr(s, 'sample_idx', None), 'attempt', 0)
         for s in samples or ())

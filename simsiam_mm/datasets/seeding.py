@@ -134,8 +134,7 @@ class SampleKey(int):
                          self.attempt + 1)
 
 
-def view_uniforms(key: SampleKey, num_views: int,
-                  count: int) -> np.ndarray:
+def view_uniforms(key: SampleKey, num_views: int, count: int) -> np.ndarray:
     """``count`` uniforms for each of the views of a seeded key.
 
     Returns:
@@ -182,5 +181,4 @@ class SeededSampler(DefaultSampler):
 
     def __iter__(self) -> Iterator[SampleKey]:
         seed, epoch = self.seed, self.epoch
-        return (SampleKey(index, seed, epoch)
-                for index in super().__iter__())
+        return (SampleKey(index, seed, epoch) for index in super().__iter__())

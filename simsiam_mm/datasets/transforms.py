@@ -7,9 +7,13 @@ p 0.2, GaussianBlur sigma ~ U[0.1, 2] with p 0.5, horizontal flip p 0.5 and
 ImageNet normalisation. Appendix D (CIFAR-10): the same at 32 px, no blur.
 
 The recipe's parameters live in :class:`ViewRecipe`; one view's random draw
-in :class:`ViewParams`, made by :func:`sample_view_params` and applied by
-:func:`apply_view`. :class:`SimSiamViews` is those two calls per view; the
-statistical tests drive the same functions through the transform.
+in :class:`ViewParams`, made from :data:`NUM_UNIFORMS` uniforms by
+:func:`view_params_from_uniforms` and applied by :func:`apply_view`. The
+uniforms come from the sample's key (:mod:`simsiam_mm.datasets.seeding`:
+a function of seed, epoch, index and view) or, without one, from torch's
+generator (:func:`sample_view_params`). :class:`SimSiamViews` is those
+calls per view; the statistical tests drive the same functions through the
+transform, with both sources.
 """
 import dataclasses
 import math

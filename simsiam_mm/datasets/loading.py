@@ -96,10 +96,26 @@ def _le(data: bytes, start: int, size: int) -> int:
 
 
 def _jpeg_end(data: bytes) -> Optional[str]:
-    # Entropy-coded data stuffs every 0xFF byte, so FF D9 there is a real
-    # marker; a scan (FF DA) after the last EOI means the image is cut.
+    # The header segments carry their lengths: walk them to the first scan
+    # (skipping whole any thumbnail an APP segment holds). The image ends
+    # with an end-of-image marker after the last scan (entropy-coded data
+    # stuffs every 0xFF byte, so FF D9 there is a real marker), found from
+    # the end, where it is.
+    pos, size = 2, len(data)
+    while True:
+        if pos + 4 > size:
+            return 'its header segments run past the end'
+        if data[pos] != 0xFF:
+            return None  # not cut but corrupt: the decoders say why
+        code = data[pos + 1]
+        if code == 0xDA:  # start of scan
+            break
+        if code == 0xFF or code == 0x01 or 0xD0 <= code <= 0xD8:
+            pos += 1 if code == 0xFF else 2  # fill byte, markers alone
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
     eoi = data.rfind(b'\xff\xd9')
-    if eoi < 0 or data.find(b'\xff\xda', eoi + 2) >= 0:
+    if eoi < pos or data.find(b'\xff\xda', eoi + 2) >= 0:
         return 'no end-of-image marker after the last scan'
     return None
 
@@ -138,6 +154,8 @@ def _gif_end(data: bytes) -> Optional[str]:
 
 
 def _riff_end(data: bytes) -> Optional[str]:
+    if len(data) < 12:
+        return 'its header is cut'
     declared = _le(data, 4, 4) + 8
     if len(data) < declared:
         return f'{len(data)} of the {declared} bytes its header declares'
@@ -145,6 +163,8 @@ def _riff_end(data: bytes) -> Optional[str]:
 
 
 def _bmp_end(data: bytes) -> Optional[str]:
+    if len(data) < 30:
+        return 'its header is cut'
     declared = _le(data, 2, 4)
     if len(data) < declared:
         return f'{len(data)} of the {declared} bytes its header declares'
@@ -158,16 +178,24 @@ def _bmp_end(data: bytes) -> Optional[str]:
 
 
 def _tiff_end(data: bytes) -> Optional[str]:
+    order = 'little' if data[:2] == b'II' else 'big'
+    size = len(data)
+    ifd = int.from_bytes(data[4:8], order)
+    if size < 8 or ifd + 2 > size:
+        return 'its image directory lies past the end'
+    entries = int.from_bytes(data[ifd:ifd + 2], order)
+    if ifd + 2 + 12 * entries + 4 > size:
+        return 'its image directory is cut'
     try:
         with _quiet_pil(), Image.open(io.BytesIO(data)) as img:
             tags = img.tag_v2
             offsets = tags.get(273) or tags.get(324)  # strips or tiles
             counts = tags.get(279) or tags.get(325)
         end = max(int(o) + int(c) for o, c in zip(offsets, counts))
-    except Exception:  # no readable extents: the decoders will say why
-        return None
-    if len(data) < end:
-        return f'{len(data)} bytes, its pixel data ends at byte {end}'
+    except Exception:  # PIL skips tags whose data lies past the end
+        return 'no readable strip or tile extents'
+    if size < end:
+        return f'{size} bytes, its pixel data ends at byte {end}'
     return None
 
 

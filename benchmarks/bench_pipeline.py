@@ -41,6 +41,7 @@ import json
 import os
 import os.path as osp
 import random
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -312,9 +313,15 @@ def extract_package(ref: str, folder: str) -> str:
 def compare(args):
     """The two simsiam_mm pipelines, current code vs ``args.compare``."""
     with tempfile.TemporaryDirectory() as folder:
+        current = osp.join(folder, 'current')
+        shutil.copytree(  # frozen: later edits do not leak into the run
+            osp.join(REPO, 'simsiam_mm'),
+            osp.join(current, 'simsiam_mm'),
+            ignore=shutil.ignore_patterns('__pycache__'))
         roots = {
-            args.compare: extract_package(args.compare, folder),
-            'current': REPO
+            args.compare: extract_package(args.compare,
+                                          osp.join(folder, 'ref')),
+            'current': current
         }
         best = {side: {} for side in roots}
         load = [os.getloadavg()[0]]

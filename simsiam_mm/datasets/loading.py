@@ -43,6 +43,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from mmengine.dist import all_reduce
@@ -446,7 +447,6 @@ class BadImageCountHook(Hook):
         self._epoch_count += skipped_in_batch(data_batch)
 
     def after_train_epoch(self, runner) -> None:
-        import torch
         count = torch.tensor(self._epoch_count, dtype=torch.int64)
         all_reduce(count)  # no-op in one process
         count = int(count)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from simsiam_mm.datasets import (BadImageError, SafeLoadImageFromFile,
                                  SeededSampler, decode_image)
-from simsiam_mm.datasets.loading import skipped_in_batch, truncation
+from simsiam_mm.datasets.loading import file_problem, skipped_in_batch
 from simsiam_mm.registry import DATASETS
 
 HEIGHT, WIDTH = 36, 52
@@ -116,7 +116,7 @@ def test_whole_files_decode(fmt):
     tolerance = 40 if 'jpeg' in fmt or fmt in ('gif', 'webp') else 0
     error = float(np.abs(img.astype(int) - texture()).mean())
     assert error <= tolerance / 4
-    assert truncation(CORPUS[fmt]) is None
+    assert file_problem(CORPUS[fmt]) is None
 
 
 @pytest.mark.parametrize('fmt', list(CORPUS))
@@ -132,8 +132,8 @@ def test_every_cut_is_rejected_and_named(fmt):
         assert info.value.path == name, cut
         assert str(info.value).startswith(f'bad image {name}: ')
         if cut >= 8:
-            assert 'truncated' in info.value.reason, (cut, info.value)
-            assert truncation(data[:cut]) is not None, cut
+            assert info.value.reason.startswith('truncated'), (cut, info)
+            assert file_problem(data[:cut])[0] == 'truncated', cut
 
 
 @pytest.mark.parametrize('fmt', list(CORPUS))
@@ -152,12 +152,27 @@ def test_truncated_jpeg_is_rejected_even_where_a_decoder_returns_it():
     passing that on); the end-of-image check decides, not the decoder."""
     data = CORPUS['jpeg']
     cut = data[:len(data) * 2 // 3]
-    assert truncation(cut) == ('JPEG', 'no end-of-image marker after the '
-                               'last scan')
+    assert file_problem(cut) == ('truncated', 'JPEG', 'no end-of-image '
+                                 'marker after the last scan')
     with pytest.raises(BadImageError, match='truncated JPEG'):
         decode_image(cut, 'x.jpg')
     # trailing bytes after the end marker (some cameras) are fine
     assert decode_image(data + b'\x00' * 64).shape == (HEIGHT, WIDTH, 3)
+
+
+@pytest.mark.parametrize('fmt', ['jpeg', 'png'])
+def test_header_claiming_a_huge_image_is_rejected_before_decoding(fmt):
+    """20000 x 20000 in the header of a small file: OpenCV would allocate
+    1.2 GB (under its own limit of 2^30 pixels) and fill it with grey."""
+    data = bytearray(CORPUS[fmt])
+    side = (20000).to_bytes(2, 'big')
+    if fmt == 'jpeg':
+        sof = data.index(b'\xff\xc0')
+        data[sof + 5:sof + 9] = side + side  # height, width
+    else:
+        data[16:24] = b'\x00\x00' + side + b'\x00\x00' + side
+    with pytest.raises(BadImageError, match='claims 20000 x 20000 pixels'):
+        decode_image(bytes(data), f'huge.{fmt}')
 
 
 def test_pil_errors_at_open_are_bad_image_errors():

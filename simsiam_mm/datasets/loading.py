@@ -21,9 +21,11 @@ Policy (documented here once, tested in ``tests/test_datasets.py`` and
   before decoding, the end of the file is checked: JPEG's end-of-image
   marker after the last scan, PNG's ``IEND`` chunk, GIF's trailer, the
   sizes that the RIFF (WebP) and BMP headers declare, and the extent of the
-  TIFF strips or tiles. The checks read the file's last bytes and headers,
-  not the pixels. A file whose bytes were overwritten but whose structure
-  is whole may decode to wrong pixels, as in every image library.
+  TIFF strips or tiles. A JPEG or PNG header claiming more pixels than
+  PIL's decompression-bomb limit is rejected before OpenCV allocates them.
+  The checks read the file's headers and last bytes, not the pixels. A file
+  whose bytes were overwritten but whose structure is whole may decode to
+  wrong pixels, as in every image library.
 * ``SafeLoadImageFromFile(skip_bad_images=True)`` logs the file and reason
   instead, and returns None; mmengine's ``BaseDataset`` (every mmpretrain
   dataset) then loads another index, so training continues. The
@@ -89,14 +91,44 @@ def _pil_to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert('RGB'))
 
 
-# --------------------------------------------------------- truncation checks
+# ------------------------------------------------- checks before decoding
+
+@contextlib.contextmanager
+def _quiet_pil() -> Iterator[None]:
+    """PIL warns about every oddity of a corrupt file ('Corrupt EXIF data',
+    'Truncated File Read'); the error raised for it says what matters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        yield
+
+
+Problem = Optional[Tuple[str, str]]  # ('truncated' | 'corrupt', reason)
 
 
 def _le(data: bytes, start: int, size: int) -> int:
     return int.from_bytes(data[start:start + size], 'little')
 
 
-def _jpeg_end(data: bytes) -> Optional[str]:
+def _cut(reason: str) -> Problem:
+    return 'truncated', reason
+
+
+def _too_large(width: int, height: int) -> Problem:
+    """A header claiming more pixels than PIL's decompression-bomb limit
+    (twice ``PIL.Image.MAX_IMAGE_PIXELS``, what PIL refuses to open):
+    OpenCV would allocate them (up to 2^30 pixels) before finding that the
+    data is not there."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > 2 * limit:
+        return 'corrupt', (f'its header claims {width} x {height} pixels, '
+                           f'over twice PIL.Image.MAX_IMAGE_PIXELS')
+    return None
+
+
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg(data: bytes) -> Problem:
     # The header segments carry their lengths: walk them to the first scan
     # (skipping whole any thumbnail an APP segment holds). The image ends
     # with an end-of-image marker after the last scan (entropy-coded data
@@ -105,7 +137,7 @@ def _jpeg_end(data: bytes) -> Optional[str]:
     pos, size = 2, len(data)
     while True:
         if pos + 4 > size:
-            return 'its header segments run past the end'
+            return _cut('its header segments run past the end')
         if data[pos] != 0xFF:
             return None  # not cut but corrupt: the decoders say why
         code = data[pos + 1]
@@ -114,16 +146,28 @@ def _jpeg_end(data: bytes) -> Optional[str]:
         if code == 0xFF or code == 0x01 or 0xD0 <= code <= 0xD8:
             pos += 1 if code == 0xFF else 2  # fill byte, markers alone
             continue
+        if code in _JPEG_SOF and pos + 9 <= size:  # frame: height, width
+            large = _too_large(
+                int.from_bytes(data[pos + 7:pos + 9], 'big'),
+                int.from_bytes(data[pos + 5:pos + 7], 'big'))
+            if large:
+                return large
         pos += 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
     eoi = data.rfind(b'\xff\xd9')
     if eoi < pos or data.find(b'\xff\xda', eoi + 2) >= 0:
-        return 'no end-of-image marker after the last scan'
+        return _cut('no end-of-image marker after the last scan')
     return None
 
 
-def _png_end(data: bytes) -> Optional[str]:
+def _png(data: bytes) -> Problem:
+    if len(data) < 24:
+        return _cut('its header is cut')
+    large = _too_large(
+        int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big'))
+    if large:
+        return large
     if data.rfind(b'IEND\xaeB`\x82') < 0:
-        return 'no IEND chunk'
+        return _cut('no IEND chunk')
     return None
 
 
@@ -131,7 +175,7 @@ def _colour_table(flags: int) -> int:
     return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
 
 
-def _gif_end(data: bytes) -> Optional[str]:
+def _gif(data: bytes) -> Problem:
     # Walk the blocks to the trailer: a byte 0x3B at the end proves nothing,
     # LZW data holds any byte.
     size = len(data)
@@ -151,42 +195,44 @@ def _gif_end(data: bytes) -> Optional[str]:
         while pos < size and data[pos]:  # sub-blocks, up to a 0 length
             pos += data[pos] + 1
         pos += 1
-    return 'the blocks run past the end, no GIF trailer'
+    return _cut('the blocks run past the end, no GIF trailer')
 
 
-def _riff_end(data: bytes) -> Optional[str]:
+def _riff(data: bytes) -> Problem:
     if len(data) < 12:
-        return 'its header is cut'
+        return _cut('its header is cut')
     declared = _le(data, 4, 4) + 8
     if len(data) < declared:
-        return f'{len(data)} of the {declared} bytes its header declares'
+        return _cut(f'{len(data)} of the {declared} bytes its header '
+                    'declares')
     return None
 
 
-def _bmp_end(data: bytes) -> Optional[str]:
+def _bmp(data: bytes) -> Problem:
     if len(data) < 30:
-        return 'its header is cut'
+        return _cut('its header is cut')
     declared = _le(data, 2, 4)
     if len(data) < declared:
-        return f'{len(data)} of the {declared} bytes its header declares'
+        return _cut(f'{len(data)} of the {declared} bytes its header '
+                    'declares')
     if _le(data, 14, 4) >= 40 and _le(data, 30, 4) in (0, 3):  # BI_RGB
         width, bits = _le(data, 18, 4), _le(data, 28, 2)
         height = abs(int.from_bytes(data[22:26], 'little', signed=True))
         pixels = _le(data, 10, 4) + (bits * width + 31) // 32 * 4 * height
         if len(data) < pixels:
-            return f'{len(data)} bytes, its pixels end at byte {pixels}'
+            return _cut(f'{len(data)} bytes, its pixels end at byte {pixels}')
     return None
 
 
-def _tiff_end(data: bytes) -> Optional[str]:
+def _tiff(data: bytes) -> Problem:
     order = 'little' if data[:2] == b'II' else 'big'
     size = len(data)
     ifd = int.from_bytes(data[4:8], order)
     if size < 8 or ifd + 2 > size:
-        return 'its image directory lies past the end'
+        return _cut('its image directory lies past the end')
     entries = int.from_bytes(data[ifd:ifd + 2], order)
     if ifd + 2 + 12 * entries + 4 > size:
-        return 'its image directory is cut'
+        return _cut('its image directory is cut')
     try:
         with _quiet_pil(), Image.open(io.BytesIO(data)) as img:
             tags = img.tag_v2
@@ -194,30 +240,32 @@ def _tiff_end(data: bytes) -> Optional[str]:
             counts = tags.get(279) or tags.get(325)
         end = max(int(o) + int(c) for o, c in zip(offsets, counts))
     except Exception:  # PIL skips tags whose data lies past the end
-        return 'no readable strip or tile extents'
+        return _cut('no readable strip or tile extents')
     if size < end:
-        return f'{size} bytes, its pixel data ends at byte {end}'
+        return _cut(f'{size} bytes, its pixel data ends at byte {end}')
     return None
 
 
-_END_CHECKS = (
-    (b'\xff\xd8', 'JPEG', _jpeg_end),
-    (b'\x89PNG\r\n\x1a\n', 'PNG', _png_end),
-    (b'GIF8', 'GIF', _gif_end),
-    (b'RIFF', 'WebP', _riff_end),
-    (b'BM', 'BMP', _bmp_end),
-    (b'II*\x00', 'TIFF', _tiff_end),
-    (b'MM\x00*', 'TIFF', _tiff_end),
+_CHECKS = (
+    (b'\xff\xd8', 'JPEG', _jpeg),
+    (b'\x89PNG\r\n\x1a\n', 'PNG', _png),
+    (b'GIF8', 'GIF', _gif),
+    (b'RIFF', 'WebP', _riff),
+    (b'BM', 'BMP', _bmp),
+    (b'II*\x00', 'TIFF', _tiff),
+    (b'MM\x00*', 'TIFF', _tiff),
 )
 
 
-def truncation(data: bytes) -> Optional[Tuple[str, str]]:
-    """``(format, reason)`` if ``data`` is a cut-short image file, else
-    None (also for formats without a check)."""
-    for magic, fmt, check in _END_CHECKS:
+def file_problem(data: bytes) -> Optional[Tuple[str, str, str]]:
+    """``(kind, format, reason)`` when the file's structure is wrong, kind
+    ``'truncated'`` (it ends before its data does) or ``'corrupt'`` (its
+    header claims an impossible size); None otherwise, and for formats
+    without a check. Reads headers and the last bytes, not the pixels."""
+    for magic, fmt, check in _CHECKS:
         if data.startswith(magic):
-            reason = check(data)
-            return None if reason is None else (fmt, reason)
+            problem = check(data)
+            return None if problem is None else (problem[0], fmt, problem[1])
     return None
 
 
@@ -229,7 +277,9 @@ def decode_image(data: bytes,
                  channel_order: str = 'rgb') -> np.ndarray:
     """Decode an encoded image to ``uint8`` H x W x 3.
 
-    A truncated file is rejected first (see the module's policy). OpenCV
+    A truncated file, or one whose header claims more pixels than PIL's
+    decompression-bomb limit, is rejected first (see the module's policy
+    and :func:`file_problem`). OpenCV
     decodes every common format straight to RGB; what it refuses (GIF,
     rarer TIFF and palette variants) goes through PIL, whose error gives
     the reason when the file really is bad.
@@ -251,9 +301,10 @@ def decode_image(data: bytes,
                          f'got {channel_order!r}')
     if len(data) == 0:
         raise _bad(path, 'empty file (0 bytes)')
-    cut = truncation(data)
-    if cut is not None:
-        raise _bad(path, f'truncated {cut[0]} file ({cut[1]})')
+    problem = file_problem(data)
+    if problem is not None:
+        kind, fmt, reason = problem
+        raise _bad(path, f'{kind} {fmt} file ({reason})')
     flag = cv2.IMREAD_COLOR_RGB if channel_order == 'rgb' else cv2.IMREAD_COLOR
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
@@ -266,15 +317,6 @@ def decode_image(data: bytes,
     if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
         raise _bad(path, f'decoded to an unusable array of shape {img.shape}')
     return img
-
-
-@contextlib.contextmanager
-def _quiet_pil() -> Iterator[None]:
-    """PIL warns about every oddity of a corrupt file ('Corrupt EXIF data',
-    'Truncated File Read'); the error raised for it says what matters."""
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)
-        yield
 
 
 def _decode_with_pil(data: bytes, path: str) -> np.ndarray:

@@ -27,7 +27,8 @@ class RecordViewsHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         inputs = data_batch['inputs']  # num_views x (N x 3 x H x W)
         for i, sample in enumerate(data_batch['data_samples']):
-            key = (runner.epoch, sample.sample_idx.origin)
+            index = sample.sample_idx
+            key = (runner.epoch, getattr(index, 'origin', int(index)))
             self.views[key] = torch.stack([view[i] for view in inputs])
 
     def after_train(self, runner):

@@ -357,13 +357,14 @@ def test_weights_bit_identical_for_any_number_of_workers(
         work = tmp_path / f'w{workers}'
         runner, weights[workers] = train_in_process(config, work)
         assert runner.iter == 10
-        truth = [int(e) for e in skips.read_text().split()]
-        per_epoch = [truth.count(e) for e in (0, 1)]
-        assert sum(per_epoch) > 0  # seed 0 visits the bad files
-        assert logged_skips(work) == [(1, per_epoch[0], per_epoch[0]),
-                                      (2, per_epoch[1], sum(per_epoch))]
+        truth = skips.read_text().split()  # the keys' epochs
+        assert len(truth) > 0  # seed 0 visits the bad files
         assert runner.message_hub.get_info('bad_images_skipped') == \
-            sum(per_epoch)
+            len(truth)
+        if 'None' not in truth:  # keyed: the skips of each epoch
+            per_epoch = [truth.count(str(e)) for e in (0, 1)]
+            assert logged_skips(work) == [(1, per_epoch[0], per_epoch[0]),
+                                          (2, per_epoch[1], len(truth))]
     assert_same_weights(weights[0], weights[1])
     assert_same_weights(weights[0], weights[3])
     views = torch.load(tmp_path / 'w0' / 'views_rank0.pt')

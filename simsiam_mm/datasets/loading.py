@@ -93,6 +93,7 @@ def _pil_to_rgb(img: Image.Image) -> np.ndarray:
 
 # ------------------------------------------------- checks before decoding
 
+
 @contextlib.contextmanager
 def _quiet_pil() -> Iterator[None]:
     """PIL warns about every oddity of a corrupt file ('Corrupt EXIF data',

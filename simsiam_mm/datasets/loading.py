@@ -393,7 +393,8 @@ class SafeLoadImageFromFile(BaseTransform):
         self.backend_args = backend_args
         self.num_skipped = 0  # by this process
         # (key of the skipped sample, numpy state to restore) between a
-        # skip and the loading of its replacement, in the same process
+        # skip and the loading of its replacement, which mmengine's
+        # BaseDataset does right after, in the same process and thread
         self._pending: Optional[Tuple[SampleKey, Optional[dict]]] = None
 
     def transform(self, results: Dict) -> Optional[Dict]:

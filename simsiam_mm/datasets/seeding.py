@@ -12,8 +12,9 @@ the view pipeline comes from a generator that lives in a process. Instead:
   every sample, and mmengine's ``BaseDataset`` puts it in
   ``results['sample_idx']``.
 * :func:`stream_uniforms` turns the key into uniforms on [0, 1): a
-  counter-based generator, SplitMix64 (Steele, Lea and Flood, OOPSLA 2014;
-  Vigna's finaliser), started at a 64-bit hash of the key's fields. The
+  counter-based generator, SplitMix64 (Steele, Lea and Flood, OOPSLA 2014,
+  with the Mix13 finaliser of Vigna's ``splitmix64.c``), started at a 64-bit
+  hash of the key's fields. The
   transform (:class:`~simsiam_mm.datasets.transforms.SimSiamViews`), the
   device preprocessor and the bad-file replacement all draw from it.
 

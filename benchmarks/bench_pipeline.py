@@ -3,6 +3,7 @@
     python benchmarks/bench_pipeline.py [--n-images 64] [--seconds 3]
     python benchmarks/bench_pipeline.py --smoke      # a few seconds
     python benchmarks/bench_pipeline.py --compare REF [--rounds 6]
+    python benchmarks/bench_pipeline.py --overheads
 
 Writes its own JPEGs (500 x 375, smooth gradients, shapes and fine noise,
 about 95 KiB each, like an ImageNet photo) to a temporary folder and times,
@@ -33,6 +34,11 @@ as it was at git revision ``REF`` (extracted to a temporary folder): the
 two versions run in alternating subprocesses of one round each, the order
 swapped every round, each keeping its best round; it prints both side by
 side and the ratio of the current code to ``REF``.
+
+``--overheads`` times, in this process, only what the sample keys and the
+file checks add: the draws of two views from a key against torch's
+generator, ``file_problem`` per JPEG, and the whole transform with and
+without keys (CPU microseconds per image, best of 7).
 """
 import argparse
 import copy
@@ -233,6 +239,10 @@ def parse_args(argv=None):
         metavar='REF',
         help='time simsiam_mm against the package at git revision REF')
     parser.add_argument(
+        '--overheads',
+        action='store_true',
+        help='time what the keyed draws and file checks add, per image')
+    parser.add_argument(
         '--only-simsiam-mm', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--package-root', default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -249,6 +259,8 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    if args.overheads:
+        return overheads(args)
     # mmcv warns on every pillow-backend colour call of the mmpretrain peer
     warnings.filterwarnings('ignore', message="Only use 'alpha'")
     random.seed(0)
@@ -296,6 +308,71 @@ def main(argv=None):
                 f'vs_{peer}': round(rates['simsiam_mm'] / rates[peer], 2)
                 for peer in ('mmpretrain', 'official')
             }
+    print(json.dumps(report))
+    return report
+
+
+def cpu_us_per_item(fn, items, repeats: int = 7, loops: int = 5) -> float:
+    """Best CPU time of ``fn`` over ``items``, in microseconds per item."""
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(loops):
+            for item in items:
+                fn(item)
+        best = min(best, time.process_time() - start)
+    return best / (loops * len(items)) * 1e6
+
+
+def overheads(args):
+    """What sample keys and file checks cost, per image, in this process."""
+    from simsiam_mm.datasets import (NUM_UNIFORMS, SampleKey, SimSiamViews,
+                                     ViewRecipe, decode_image,
+                                     sample_view_params,
+                                     view_params_from_uniforms)
+    from simsiam_mm.datasets.loading import file_problem
+    from simsiam_mm.datasets.seeding import view_uniforms
+    recipe = ViewRecipe()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_jpegs(folder, args.n_images)
+        data = [open(p, 'rb').read() for p in paths]
+    images = [decode_image(d) for d in data]
+    keyed = [(SampleKey(i, seed=0, epoch=0), img)
+             for i, img in enumerate(images)]
+    views = SimSiamViews(normalize=True)
+
+    def torch_draws(img):
+        for _ in range(2):
+            sample_view_params(*img.shape[:2], recipe)
+
+    def keyed_draws(item):
+        key, img = item
+        for u in view_uniforms(key, 2, NUM_UNIFORMS).tolist():
+            view_params_from_uniforms(u, *img.shape[:2], recipe)
+
+    us = dict(
+        draws_torch=cpu_us_per_item(torch_draws, images),
+        draws_keyed=cpu_us_per_item(keyed_draws, keyed),
+        file_problem=cpu_us_per_item(file_problem, data, loops=50),
+        decode=cpu_us_per_item(decode_image, data, loops=1),
+        augment_torch=cpu_us_per_item(
+            lambda img: views(dict(img=img)), images, loops=1),
+        augment_keyed=cpu_us_per_item(
+            lambda item: views(dict(img=item[1], sample_idx=item[0])),
+            keyed,
+            loops=1))
+    added = us['draws_keyed'] - us['draws_torch']
+    report = dict(
+        unit='CPU microseconds per image (2 views), 1 thread, best of 7',
+        n_images=args.n_images,
+        **{
+            k: round(v, 2)
+            for k, v in us.items()
+        },
+        keyed_draws_vs_augment=round(added / us['augment_torch'], 5),
+        keys_and_checks_vs_decode_augment=round(
+            (added + us['file_problem']) /
+            (us['decode'] + us['augment_torch']), 5))
     print(json.dumps(report))
     return report
 

@@ -25,9 +25,8 @@ the image each pipeline decodes to. The pipelines take turns for
 ``--rounds`` rounds and each keeps its best round. Prints one JSON line:
 images/s per pipeline and the ratios of ``simsiam_mm`` to each peer;
 ``simsiam_mm_uint8`` is the configs' setting (uint8 views, normalised on the
-device), for reference. ``simsiam_mm`` draws its views from the sample keys
-the configs' ``SeededSampler`` gives (index ``i`` of the images, seed 0,
-epoch 0), as in training.
+device), for reference. ``simsiam_mm`` draws its views from sample keys as
+the configs' ``SeededSampler`` gives them, a new key per call.
 
 ``--compare REF`` times this project's two pipelines against the package
 as it was at git revision ``REF`` (extracted to a temporary folder): the
@@ -43,6 +42,7 @@ without keys (CPU microseconds per image, best of 7).
 import argparse
 import copy
 import io
+import itertools
 import json
 import os
 import os.path as osp
@@ -175,24 +175,26 @@ def official_pipeline():
     return load, lambda img: [view(img), view(img)]
 
 
-def sample_key(index: int):
-    """What the configs' sampler yields for ``index`` (seed 0, epoch 0); a
-    plain index for a version of the package without keys."""
+def sample_keys():
+    """Keys as the configs' sampler gives them (seed 0), a new one per call
+    (the n-th is index n), so that every call draws fresh views as training
+    does, not the same few views again; plain indices for a version of the
+    package without keys."""
     try:
         from simsiam_mm.datasets import SampleKey
     except ImportError:
-        return index
-    return SampleKey(index, seed=0, epoch=0)
+        return itertools.count()
+    return (SampleKey(n, seed=0, epoch=0) for n in itertools.count())
 
 
-def simsiam_mm_pipeline(paths, normalize=True):
+def simsiam_mm_pipeline(normalize=True):
     """(load, views): this project's loader and two-view transform."""
     from simsiam_mm.datasets import SafeLoadImageFromFile, SimSiamViews
     load = SafeLoadImageFromFile()
     views = SimSiamViews(normalize=normalize)
-    keys = {path: sample_key(i) for i, path in enumerate(paths)}
-    return (lambda path: load(dict(img_path=path, sample_idx=keys[path])),
-            lambda results: views(dict(results))['img'])
+    keys = sample_keys()
+    return (lambda path: load(dict(img_path=path, sample_idx=next(keys))),
+            lambda results: views(dict(results, sample_idx=next(keys)))['img'])
 
 
 def time_round(fn, items, seconds):
@@ -271,8 +273,8 @@ def main(argv=None):
         paths = write_jpegs(folder, args.n_images)
         kib = np.mean([os.path.getsize(p) for p in paths]) / 1024
         pipelines = dict(
-            simsiam_mm=simsiam_mm_pipeline(paths),
-            simsiam_mm_uint8=simsiam_mm_pipeline(paths, normalize=False))
+            simsiam_mm=simsiam_mm_pipeline(),
+            simsiam_mm_uint8=simsiam_mm_pipeline(normalize=False))
         if not args.only_simsiam_mm:
             pipelines = dict(
                 mmpretrain=mmpretrain_pipeline(),
@@ -337,30 +339,29 @@ def overheads(args):
         paths = write_jpegs(folder, args.n_images)
         data = [open(p, 'rb').read() for p in paths]
     images = [decode_image(d) for d in data]
-    keyed = [(SampleKey(i, seed=0, epoch=0), img)
-             for i, img in enumerate(images)]
+    keys = (SampleKey(n, seed=0, epoch=0) for n in itertools.count())
     views = SimSiamViews(normalize=True)
 
     def torch_draws(img):
         for _ in range(2):
             sample_view_params(*img.shape[:2], recipe)
 
-    def keyed_draws(item):
-        key, img = item
-        for u in view_uniforms(key, 2, NUM_UNIFORMS).tolist():
+    def keyed_draws(img):
+        for u in view_uniforms(next(keys), 2, NUM_UNIFORMS).tolist():
             view_params_from_uniforms(u, *img.shape[:2], recipe)
 
     us = dict(
         draws_torch=cpu_us_per_item(torch_draws, images),
-        draws_keyed=cpu_us_per_item(keyed_draws, keyed),
+        draws_keyed=cpu_us_per_item(keyed_draws, images),
         file_problem=cpu_us_per_item(file_problem, data, loops=50),
         decode=cpu_us_per_item(decode_image, data, loops=1),
+        # many views per repeat: their cost varies with the draw
         augment_torch=cpu_us_per_item(
-            lambda img: views(dict(img=img)), images, loops=1),
+            lambda img: views(dict(img=img)), images, loops=8),
         augment_keyed=cpu_us_per_item(
-            lambda item: views(dict(img=item[1], sample_idx=item[0])),
-            keyed,
-            loops=1))
+            lambda img: views(dict(img=img, sample_idx=next(keys))),
+            images,
+            loops=8))
     added = us['draws_keyed'] - us['draws_torch']
     report = dict(
         unit='CPU microseconds per image (2 views), 1 thread, best of 7',

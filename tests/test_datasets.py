@@ -14,12 +14,12 @@ import pytest
 import torch
 from _tools import load_tool
 from mmengine.config import Config
-from mmengine.logging import MessageHub, MMLogger
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from PIL import Image
 
 from simsiam_mm.datasets import (BadImageError, SafeLoadImageFromFile,
-                                 decode_image)
+                                 SampleKey, decode_image)
 from simsiam_mm.registry import DATASETS, MODELS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -182,7 +182,7 @@ class _ListHandler(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def test_skip_bad_images_counts_and_logs(tmp_path):
+def test_skip_bad_images_logs_and_keys_the_replacement(tmp_path):
     logger = MMLogger.get_instance('test_skip_bad_images')
     handler = _ListHandler()
     logger.addHandler(handler)
@@ -190,19 +190,40 @@ def test_skip_bad_images_counts_and_logs(tmp_path):
         dict(type='SafeLoadImageFromFile', skip_bad_images=True))
     good = tmp_path / 'good.jpg'
     good.write_bytes(jpeg())
-    for i, name in enumerate(['empty', 'text']):
-        bad = tmp_path / f'{name}.jpg'
-        bad.write_bytes(BAD[name][0])
-        assert load(dict(img_path=str(bad))) is None
-        assert load.num_skipped == i + 1
-        assert MessageHub.get_current_instance().get_info(
-            'bad_images_skipped') == i + 1
-    assert len(handler.messages) == 2
-    assert 'empty.jpg' in handler.messages[0]
-    assert '2 bad image(s) skipped' in handler.messages[1]
-    out = load(dict(img_path=str(good)))
+    bad = tmp_path / 'empty.jpg'
+    bad.write_bytes(BAD['empty'][0])
+    key = SampleKey(3, seed=0, epoch=1)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    assert load(dict(img_path=str(bad), sample_idx=key)) is None
+    assert load.num_skipped == 1
+    assert len(handler.messages) == 1 and 'empty.jpg' in handler.messages[0]
+    # mmengine's BaseDataset now draws the replacement with np.random: a
+    # function of the key, not of the process's generator
+    drawn = np.random.randint(0, 1000)
+    out = load(dict(img_path=str(good), sample_idx=7))  # the replacement
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
     assert out['img'].shape == (30, 40, 3)
     assert out['ori_shape'] == out['img_shape'] == (30, 40)
+    replaced = out['sample_idx']
+    assert isinstance(replaced, SampleKey) and replaced == 7
+    assert (replaced.seed, replaced.epoch, replaced.origin,
+            replaced.attempt) == (0, 1, 3, 1)
+    draws = {1: [], 2: []}
+    for epoch in (1, 1, 2):
+        np.random.seed(epoch * 99 + len(draws[1]))  # any worker state
+        load(dict(img_path=str(bad), sample_idx=SampleKey(3, 0, epoch)))
+        draws[epoch].append(np.random.randint(0, 1000))
+        load(dict(img_path=str(good), sample_idx=7))
+    assert draws[1] == [drawn, drawn]
+    assert draws[2] != [drawn]  # the epoch changes the replacement
+    # a plain index (another sampler) still counts the skip
+    assert load(dict(img_path=str(bad), sample_idx=4)) is None
+    plain = load(dict(img_path=str(good), sample_idx=9))['sample_idx']
+    assert (plain.seed, plain.origin, plain.attempt) == (None, 4, 1)
+    # a fresh key is not mistaken for a replacement
+    assert load(dict(img_path=str(good),
+                     sample_idx=SampleKey(5, 0, 1)))['sample_idx'].attempt == 0
     logger.removeHandler(handler)
 
 

@@ -15,8 +15,9 @@ from PIL import Image, ImageFilter
 from scipy import stats
 
 from simsiam_mm.datasets import (CIFAR_RECIPE, IMAGENET_MEAN, IMAGENET_STD,
-                                 SimSiamDeviceAugPreprocessor, SimSiamViews,
-                                 ViewParams, ViewRecipe, apply_view)
+                                 SampleKey, SimSiamDeviceAugPreprocessor,
+                                 SimSiamViews, ViewParams, ViewRecipe,
+                                 apply_view)
 from simsiam_mm.datasets import device_aug as DA
 from simsiam_mm.datasets import functional as VF
 from simsiam_mm.datasets import sample_crop, sample_view_params
@@ -188,15 +189,20 @@ def binomial_ok(hits, n, p):
     return abs(hits - n * p) <= 4.5 * math.sqrt(n * p * (1 - p))
 
 
-@pytest.fixture(scope='module')
-def recorded():
-    """4000 views drawn through the transform itself (2 per image)."""
+@pytest.fixture(scope='module', params=['torch generator', 'sample keys'])
+def recorded(request):
+    """4000 views drawn through the transform itself (2 per image): from
+    torch's generator, and from the keys of 2000 samples (what training
+    with the configs' SeededSampler draws)."""
     torch.manual_seed(0)
     views = SimSiamViews(size=16, record_params=True)
     img = colourful(30, 40, seed=3)
     params, outputs = [], []
-    for _ in range(N_DRAWS // 2):
-        out = views(dict(img=img))
+    for index in range(N_DRAWS // 2):
+        key = None
+        if request.param == 'sample keys':
+            key = SampleKey(index, seed=0, epoch=1)
+        out = views(dict(img=img, sample_idx=key))
         params.extend(out['view_params'])
         outputs.extend(out['img'])
     return img, params, outputs

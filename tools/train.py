@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     import simsiam_mm  # noqa: F401  (registry scope + safe checkpoint loader)
+    from simsiam_mm.datasets import DataNotFoundError, check_train_data
     from simsiam_mm.engine import runtime
     from simsiam_mm.engine.config_check import ConfigError
     try:
@@ -68,9 +69,12 @@ def main(argv=None) -> None:
             launcher=args.launcher,
             trusted=args.trust_checkpoint,
             tensorboard=args.tensorboard)
+        check_train_data(cfg)
         runtime.run(cfg, 'train')
     except ConfigError as err:
         sys.exit(f'config error in {args.config}: {err}')
+    except DataNotFoundError as err:
+        sys.exit(f'data error in {args.config}: {err}')
 
 
 if __name__ == '__main__':

@@ -26,6 +26,9 @@ default_hooks = dict(
         max_keep_ckpts=3,
         latest_interval=1000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # bad image files skipped (skip_bad_images=True), summed over processes
+    # and logged at every epoch end
+    bad_images=dict(type='BadImageCountHook'),
 )
 
 # Hooks of every run: the predictor's constant lr (a no-op for models

@@ -20,7 +20,11 @@ from torchvision.ops import roi_align
 
 from simsiam_mm.registry import MODELS
 from .functional import LUMA
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, JITTER_OPS, ViewRecipe
+from .seeding import VIEW, SampleKey, stream_uniforms
+# the uniforms' layout, shared with the CPU transform
+from .transforms import (_BLUR, _FACTORS, _FLIP, _GRAY, _JITTER,
+                         _NUM_CROP_UNIFORMS, _ORDER, _SIGMA, IMAGENET_MEAN,
+                         IMAGENET_STD, JITTER_OPS, NUM_UNIFORMS, ViewRecipe)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -116,21 +120,29 @@ def sample_batch_params(
         recipe: ViewRecipe,
         heights: torch.Tensor,
         widths: torch.Tensor,
-        generator: Optional[torch.Generator] = None
-) -> Dict[str, torch.Tensor]:
+        generator: Optional[torch.Generator] = None,
+        uniforms: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """Draw one view's parameters for each of N images, on their device.
 
     The same distribution as :func:`~simsiam_mm.datasets.transforms.
-    sample_view_params`, vectorised: the ten RandomResizedCrop attempts of
-    all samples are drawn at once and each sample keeps its first crop that
-    fits (else the centred fallback).
+    sample_view_params`, vectorised, from the same layout of
+    :data:`~simsiam_mm.datasets.transforms.NUM_UNIFORMS` uniforms per
+    image (:func:`~simsiam_mm.datasets.transforms.
+    view_params_from_uniforms`): the same uniforms give the same
+    parameters as the CPU transform. The ten RandomResizedCrop attempts of
+    all samples are evaluated at once and each sample keeps its first crop
+    that fits (else the centred fallback).
 
     Args:
         recipe (ViewRecipe): The distribution.
         heights (torch.Tensor): N image heights (the crops are drawn in
             these coordinates).
         widths (torch.Tensor): N image widths.
-        generator (torch.Generator, optional): On the same device.
+        generator (torch.Generator, optional): On the same device; used
+            when ``uniforms`` is None.
+        uniforms (torch.Tensor, optional): N x NUM_UNIFORMS ``float64``
+            uniforms on [0, 1) (e.g. from the samples' keys). Defaults to
+            None: drawn from ``generator``.
 
     Returns:
         Dict[str, torch.Tensor]: ``crop`` (N x 4 float: top, left, height,
@@ -140,17 +152,22 @@ def sample_batch_params(
     """
     device = heights.device
     n = heights.numel()
-
-    def rand(*shape):
-        return torch.rand(*shape, device=device, generator=generator)
-
+    u = uniforms
+    if u is None:
+        u = torch.rand(
+            n,
+            NUM_UNIFORMS,
+            dtype=torch.float64,
+            device=device,
+            generator=generator)
+    u = u.to(device=device, dtype=torch.float64)
+    attempts = _NUM_CROP_UNIFORMS // 2 - 1
     heights, widths = heights.double(), widths.double()
     area = (heights * widths).view(n, 1)
-    attempts = 10
-    scale = recipe.scale[0] + (recipe.scale[1] - recipe.scale[0]) * rand(
-        n, attempts).double()
+    lo, hi = recipe.scale
+    scale = lo + (hi - lo) * u[:, 0:2 * attempts:2]
     log_lo, log_hi = math.log(recipe.ratio[0]), math.log(recipe.ratio[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * rand(n, attempts).double())
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[:, 1:2 * attempts:2])
     crop_w = torch.round(torch.sqrt(area * scale * aspect))
     crop_h = torch.round(torch.sqrt(area * scale / aspect))
     fits = ((crop_w > 0) & (crop_w <= widths.view(n, 1)) & (crop_h > 0)
@@ -169,28 +186,29 @@ def sample_batch_params(
                        torch.round(widths / recipe.ratio[0]), heights)
     crop_w = torch.where(found, crop_w, fb_w)
     crop_h = torch.where(found, crop_h, fb_h)
-    offsets = rand(n, 2).double()
+    offset = _NUM_CROP_UNIFORMS - 2
     top = torch.where(found,
-                      torch.floor(offsets[:, 0] * (heights - crop_h + 1)),
+                      torch.floor(u[:, offset] * (heights - crop_h + 1)),
                       torch.div(heights - crop_h, 2, rounding_mode='floor'))
     left = torch.where(found,
-                       torch.floor(offsets[:, 1] * (widths - crop_w + 1)),
+                       torch.floor(u[:, offset + 1] * (widths - crop_w + 1)),
                        torch.div(widths - crop_w, 2, rounding_mode='floor'))
 
     lo_hi = torch.tensor([recipe.factor_range(op) for op in JITTER_OPS],
+                         dtype=torch.float64,
                          device=device)
-    factors = lo_hi[:, 0] + (lo_hi[:, 1] - lo_hi[:, 0]) * rand(n, 4)
+    factors = lo_hi[:, 0] + (lo_hi[:, 1] - lo_hi[:, 0]) * \
+        u[:, _FACTORS:_FACTORS + 4]
     sigma_lo, sigma_hi = recipe.blur_sigma
-    coins = rand(n, 4)
     return dict(
         crop=torch.stack((top, left, crop_h, crop_w), dim=1).float(),
-        jitter=coins[:, 0] < recipe.jitter_prob,
-        order=rand(n, 4).argsort(dim=1),
-        factors=factors,
-        grayscale=coins[:, 1] < recipe.gray_prob,
-        blur=coins[:, 2] < recipe.blur_prob,
-        blur_sigma=sigma_lo + (sigma_hi - sigma_lo) * rand(n),
-        flip=coins[:, 3] < recipe.flip_prob)
+        jitter=u[:, _JITTER] < recipe.jitter_prob,
+        order=u[:, _ORDER:_ORDER + 4].argsort(dim=1),
+        factors=factors.float(),
+        grayscale=u[:, _GRAY] < recipe.gray_prob,
+        blur=u[:, _BLUR] < recipe.blur_prob,
+        blur_sigma=(sigma_lo + (sigma_hi - sigma_lo) * u[:, _SIGMA]).float(),
+        flip=u[:, _FLIP] < recipe.flip_prob)
 
 
 def apply_batch_params(images: torch.Tensor, params: Dict[str, torch.Tensor],
@@ -257,6 +275,14 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
     crops are drawn in the original image's coordinates and mapped to the
     resized one, so the crop distribution (aspect ratios included) is that of
     the full image.
+
+    The random draws are per sample: when every data sample's
+    ``sample_idx`` is a seeded :class:`~simsiam_mm.datasets.seeding.
+    SampleKey` (the configs' ``SeededSampler``), view ``v`` of a sample is
+    drawn from the stream of (seed, epoch, index, v), the stream the CPU
+    transform uses: the same parameters whatever the batch, the number of
+    processes or the device. Otherwise the whole batch draws from torch's
+    generator on the device.
 
     Args:
         num_views (int): Views per image. Defaults to 2.
@@ -325,6 +351,16 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
         pixels = torch.tensor([h, w], device=images.device)
         return shape, (pixels / shape).float()
 
+    @staticmethod
+    def _keys(data_samples, n: int) -> Optional[List[SampleKey]]:
+        """The samples' seeded keys, or None if any sample lacks one."""
+        if data_samples is None or len(data_samples) != n:
+            return None
+        keys = [getattr(s, 'sample_idx', None) for s in data_samples]
+        if all(isinstance(k, SampleKey) and k.seeded for k in keys):
+            return keys
+        return None
+
     def augment(self,
                 images: torch.Tensor,
                 data_samples=None,
@@ -332,16 +368,24 @@ class SimSiamDeviceAugPreprocessor(BaseDataPreprocessor):
                 return_params: bool = False):
         """Draw ``num_views`` normalised views of N x 3 x H x W [0, 1] RGB.
 
+        ``generator`` is used only when the samples carry no seeded keys.
+
         Returns:
             List[torch.Tensor] or tuple: The views; with ``return_params``
             also the list of parameter dicts of each view.
         """
         shape, scale_yx = self._source_shapes(images, data_samples)
+        keys = self._keys(data_samples, images.shape[0])
         views: List[torch.Tensor] = []
         drawn = []
-        for _ in range(self.num_views):
+        for view in range(self.num_views):
+            uniforms = None
+            if keys is not None:
+                uniforms = torch.from_numpy(
+                    stream_uniforms([k.stream_start(VIEW, view) for k in keys],
+                                    NUM_UNIFORMS))
             params = sample_batch_params(self.recipe, shape[:, 0], shape[:, 1],
-                                         generator)
+                                         generator, uniforms)
             view = apply_batch_params(images, params, self.recipe.size,
                                       scale_yx, self.blur_ksize)
             views.append((view - self.mean) / self.std)

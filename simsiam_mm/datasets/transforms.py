@@ -7,9 +7,13 @@ p 0.2, GaussianBlur sigma ~ U[0.1, 2] with p 0.5, horizontal flip p 0.5 and
 ImageNet normalisation. Appendix D (CIFAR-10): the same at 32 px, no blur.
 
 The recipe's parameters live in :class:`ViewRecipe`; one view's random draw
-in :class:`ViewParams`, made by :func:`sample_view_params` and applied by
-:func:`apply_view`. :class:`SimSiamViews` is those two calls per view; the
-statistical tests drive the same functions through the transform.
+in :class:`ViewParams`, made from :data:`NUM_UNIFORMS` uniforms by
+:func:`view_params_from_uniforms` and applied by :func:`apply_view`. The
+uniforms come from the sample's key (:mod:`simsiam_mm.datasets.seeding`:
+a function of seed, epoch, index and view) or, without one, from torch's
+generator (:func:`sample_view_params`). :class:`SimSiamViews` is those
+calls per view; the statistical tests drive the same functions through the
+transform, with both sources.
 """
 import dataclasses
 import math
@@ -21,6 +25,7 @@ from mmcv.transforms import BaseTransform
 
 from simsiam_mm.registry import TRANSFORMS
 from . import functional as VF
+from .seeding import SampleKey, view_uniforms
 
 #: ImageNet statistics on the 0-255 scale, RGB order.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -170,7 +175,8 @@ _NUM_CROP_UNIFORMS = 2 * _CROP_ATTEMPTS + 2
 # Layout of the uniforms one view consumes, after the crop's.
 _JITTER, _ORDER, _FACTORS, _GRAY, _BLUR, _SIGMA, _FLIP = (
     _NUM_CROP_UNIFORMS + offset for offset in (0, 1, 5, 9, 10, 11, 12))
-_NUM_UNIFORMS = _FLIP + 1
+#: Uniforms one view consumes.
+NUM_UNIFORMS = _FLIP + 1
 
 
 def _uniforms(n: int, generator: Optional[torch.Generator]) -> List[float]:
@@ -199,9 +205,10 @@ def sample_view_params(
     """Draw one view's parameters for an image of ``height x width``.
 
     All randomness of a view is one ``torch.rand`` call, so it follows
-    torch's generator: ``torch.manual_seed`` (mmengine's ``randomness.seed``)
-    makes it reproducible and every DataLoader worker, which PyTorch seeds
-    with ``base_seed + worker_id``, draws its own stream.
+    torch's generator (``torch.manual_seed``, or ``generator``).
+    :class:`SimSiamViews` draws from a :class:`~simsiam_mm.datasets.
+    seeding.SampleKey` instead when the sample has one (see
+    :func:`view_params_from_uniforms`).
 
     Args:
         height (int): Image height in pixels.
@@ -213,10 +220,23 @@ def sample_view_params(
     Returns:
         ViewParams: The draw.
     """
-    u = _uniforms(_NUM_UNIFORMS, generator)
+    return view_params_from_uniforms(
+        _uniforms(NUM_UNIFORMS, generator), height, width, recipe)
+
+
+def view_params_from_uniforms(u: Sequence[float], height: int, width: int,
+                              recipe: ViewRecipe) -> ViewParams:
+    """One view's parameters from :data:`NUM_UNIFORMS` uniforms on [0, 1).
+
+    The layout: 22 for the crop (two per attempt, then the offset), then
+    jitter coin, four keys whose ranking is the jitter order (a uniformly
+    random permutation, as ``torch.randperm(4)`` in ``ColorJitter``), four
+    factors, greyscale coin, blur coin, sigma, flip coin. The device
+    preprocessor reads the same layout, so a key gives the same parameters
+    on either side.
+    """
     crop = _crop_from_uniforms(u[:_NUM_CROP_UNIFORMS], height, width,
                                recipe.scale, recipe.ratio)
-    # A uniformly random permutation, as torch.randperm(4) in ColorJitter.
     keys = u[_ORDER:_ORDER + 4]
     order = tuple(sorted(range(4), key=keys.__getitem__))
     factors = []
@@ -295,8 +315,16 @@ class SimSiamViews(BaseTransform):
     hue circle has 256 levels where PIL mixes 255 and 256. The parameter
     distributions are the same.
 
+    The random draws: when ``results['sample_idx']`` is a seeded
+    :class:`~simsiam_mm.datasets.seeding.SampleKey` (the configs'
+    ``SeededSampler``), view ``v`` is drawn from the stream of (seed,
+    epoch, index, v), whichever process runs the transform; otherwise from
+    torch's global generator.
+
     **Required keys:** ``img`` (``uint8`` RGB, H x W x 3, e.g. from
     :class:`SafeLoadImageFromFile` or mmpretrain's ``CIFAR10``).
+
+    **Optional keys:** ``sample_idx`` (set by mmengine's datasets).
 
     **Modified keys:** ``img`` becomes a list of ``num_views`` 3 x size x
     size tensors; ``img_shape``.
@@ -351,10 +379,17 @@ class SimSiamViews(BaseTransform):
         img = as_rgb_uint8(results['img'], type(self).__name__)
         height, width = img.shape[:2]
         mean, std = (self.mean, self.std) if self.normalize else (None, None)
+        key = results.get('sample_idx')
+        if isinstance(key, SampleKey) and key.seeded:
+            draws = view_uniforms(key, self.num_views, NUM_UNIFORMS).tolist()
+        else:
+            draws = [
+                _uniforms(NUM_UNIFORMS, None) for _ in range(self.num_views)
+            ]
         views: List[torch.Tensor] = []
         drawn: List[ViewParams] = []
-        for _ in range(self.num_views):
-            params = sample_view_params(height, width, self.recipe)
+        for u in draws:
+            params = view_params_from_uniforms(u, height, width, self.recipe)
             view = apply_view(img, params, self.recipe.size)
             views.append(VF.to_tensor(view, mean, std))
             drawn.append(params)

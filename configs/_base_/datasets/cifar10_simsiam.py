@@ -12,5 +12,5 @@ train_pipeline = [dict(type='SimSiamViews', **views), dict(type='PackInputs')]
 # the memory bank's loader, shuffled, with the views
 train_dataloader = dict(
     _base_.knn_train_dataloader, drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(_base_.knn_train_dataloader.dataset, pipeline=train_pipeline))

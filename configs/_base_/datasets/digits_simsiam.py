@@ -17,7 +17,7 @@ train_pipeline = [
 # the memory bank's loader, shuffled, unlabelled, with the views
 train_dataloader = dict(
     _base_.knn_train_dataloader, batch_size=64, drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         _base_.knn_train_dataloader.dataset,
         with_label=False,

@@ -15,5 +15,5 @@ train_pipeline = [
 # the memory bank's loader, shuffled, with the views
 train_dataloader = dict(
     _base_.knn_train_dataloader, batch_size=32, drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(_base_.knn_train_dataloader.dataset, pipeline=train_pipeline))

@@ -19,11 +19,12 @@ Three pieces fix that and live here:
   ``last_checkpoint`` names if it is complete, otherwise the newest complete
   one, skipping truncated or corrupt files with a warning.
 
-Bit-identical losses after a resume hold for ``num_workers=0`` and
-transforms that draw from the global generators (mmcv / mmpretrain
-transforms use ``np.random``). With loader workers, or a transform that
-keeps its own generator, the batches, the order and the schedule are still
-exact; the augmentation draws of the resumed epoch are not.
+With the configs' ``SeededSampler`` every view is drawn from (seed, epoch,
+index, view), so a resumed run is bit-identical with any number of loader
+workers (docs/reproducibility.md). Transforms that draw from the global
+generators (mmcv / mmpretrain use ``np.random``) repeat after a resume only
+with ``num_workers=0``; the batches, the order and the schedule are exact
+in every case.
 """
 import logging
 import os

@@ -9,7 +9,6 @@ The runs train the demo config shrunk (16 px views, 16 base channels, 32-d
 heads) on 20 UCI digits plus two bad files, in skip mode, so that the
 replacement of a bad file is exercised as well.
 """
-import os
 import re
 import signal
 import socket
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from _digits import write_digits
+from _train_utils import env, train_cmd
 from mmengine.dataset import default_collate
 from scipy import stats
 
@@ -371,24 +371,6 @@ def test_weights_bit_identical_for_any_number_of_workers(
     assert len(views) == 40  # 20 per epoch: 22 files, batch 4, drop_last
     assert views.keys() == torch.load(tmp_path / 'w3' /
                                       'views_rank0.pt').keys()
-
-
-def env(**extra) -> dict:
-    out = dict(os.environ)
-    out['PYTHONPATH'] = os.pathsep.join(
-        [str(REPO / 'tests'),
-         str(REPO), out.get('PYTHONPATH', '')]).rstrip(os.pathsep)
-    out['OMP_NUM_THREADS'] = '1'
-    out.update(extra)
-    return out
-
-
-def train_cmd(config: str, work_dir: Path, *args: str) -> list:
-    return [
-        sys.executable,
-        str(REPO / 'tools' / 'train.py'), config, '--work-dir',
-        str(work_dir), *args
-    ]
 
 
 def logged_since(losses: Path, start: int) -> int:

@@ -85,9 +85,7 @@ def test_linear_probe_on_separable_features_is_perfect(tmp_path):
     # the config's own head, optimizer (SGD lr 0.1) and cosine schedule over
     # its 10 epochs; batch 8 so that 24 images make 3 iterations an epoch
     cfg = linear_cfg(
-        root,
-        str(tmp_path / 'work'),
-        **{
+        root, str(tmp_path / 'work'), **{
             'model.init_cfg.checkpoint': ckpt,
             'train_cfg.max_epochs': 10,
             'train_cfg.val_interval': 10,

@@ -96,8 +96,9 @@ def checkpoint_is_complete(path: str) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             records = archive.infolist()
-            if not any(r.filename.endswith('/data.pkl')
-                       or r.filename == 'data.pkl' for r in records):
+            if not any(
+                    r.filename.endswith('/data.pkl')
+                    or r.filename == 'data.pkl' for r in records):
                 return False
             if any(r.compress_type != zipfile.ZIP_STORED for r in records):
                 return False

@@ -129,12 +129,13 @@ def repo_copy(folder: str) -> str:
     return repo
 
 
-@pytest.fixture
-def setup_env(tmp_path):
-    """A scratch repo, a relative VENV with a bare venv, an empty cache."""
+@pytest.fixture(params=['relative', 'absolute'])
+def setup_env(tmp_path, request):
+    """A scratch repo, a bare venv named by a relative VENV (as `make
+    install` passes it) or an absolute one, an empty cache."""
     tmp = str(tmp_path)
     repo = repo_copy(tmp)
-    venv = '.venv'  # relative, as `make install` passes it
+    venv = '.venv' if request.param == 'relative' else osp.join(repo, '.venv')
     subprocess.run(
         [sys.executable, '-m', 'venv', '--without-pip',
          osp.join(repo, venv)],
@@ -175,7 +176,7 @@ def install(repo: str, env: dict) -> str:
     return output
 
 
-def test_build_branch_from_a_relative_venv(setup_env):
+def test_build_branch_from_a_relative_or_absolute_venv(setup_env):
     repo, env, site = setup_env
     cache = osp.join(env['SIMSIAM_MM_CACHE'], 'wheels', KEY)
 

@@ -15,9 +15,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import torch
+from _train_utils import write_images
 from mmengine.model import BaseModel
 from torch import nn
 from torch.utils.data import Dataset
@@ -71,18 +71,6 @@ PICKLE_PAYLOADS = {
     'subprocess.call': SubprocessPayload,
     'eval': EvalPayload,
 }
-
-
-def write_images(root: Path, num: int = 8, size: int = 16) -> str:
-    """``num`` random grey PNGs under ``root/train/<class>/``."""
-    rng = np.random.default_rng(0)
-    for i in range(num):
-        folder = root / 'train' / str(i % 2)
-        folder.mkdir(parents=True, exist_ok=True)
-        img = (rng.random((size, size)) * 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f'{i}.png'), img)
-    return str(root)
-
 
 TINY_CONFIG = '''
 _base_ = [{demo!r}]

@@ -16,10 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
 
 import simsiam_mm  # noqa: F401
 from simsiam_mm.engine import runtime
+from simsiam_mm.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / 'configs' / 'simsiam_r18-cifar_1xb64_digits-demo.py'
@@ -30,7 +34,7 @@ TINY = dict(
     head=dict(in_channels=32, hid_channels=8, out_channels=32))
 
 
-def write_images(root: Path, num: int, size: int = 16) -> str:
+def write_images(root: Path, num: int = 8, size: int = 16) -> str:
     """``num`` random grey PNGs under ``root/train/<class>/``."""
     rng = np.random.default_rng(0)
     for i in range(num):
@@ -60,6 +64,22 @@ def in_process_cfg(config: Path, work_dir: Path, **options):
         h for h in cfg.custom_hooks if h['type'] != 'KNNMonitorHook'
     ]
     return cfg
+
+
+def tiny_demo_cfg(tmp_path: Path):
+    """The demo config on 8 written digits, batch 4, one epoch, 16 px
+    views, in process: two iterations."""
+    data = write_images(tmp_path / 'digits', 8)
+    return in_process_cfg(
+        DEMO,
+        tmp_path / 'wd',
+        train_dataloader=dict(
+            batch_size=4,
+            num_workers=0,
+            persistent_workers=False,
+            dataset=dict(data_root=data)),
+        train_cfg=dict(max_epochs=1),
+        **{'train_dataloader.dataset.pipeline.1.size': 16})
 
 
 def param_vector(model) -> torch.Tensor:
@@ -181,3 +201,30 @@ def free_port() -> int:
 
 def check(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+
+def jittered_simsiam_checkpoint(config: str, path: str) -> dict:
+    """The SimSiam of ``config`` (BN for SyncBN, as one process runs it),
+    its state_dict saved to ``path`` as mmengine saves checkpoints.
+
+    Every float tensor is moved off its init (weights jittered, BN
+    statistics drawn), so equality below can only come from loading. (A
+    real SGD step of ResNet-50 costs ~10 s of the test budget on 2 cores.)
+    """
+    torch.manual_seed(0)
+    cfg = Config.fromfile(config)
+    with DefaultScope.overwrite_default_scope('simsiam_mm'):
+        model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.init_weights()
+    state = model.state_dict()
+    with torch.no_grad():
+        for k, v in state.items():
+            if k.endswith('running_var'):
+                v.uniform_(0.5, 1.5)
+            elif v.is_floating_point():
+                v.add_(0.01 * torch.randn_like(v))
+    torch.save(
+        dict(
+            meta=dict(epoch=1, iter=1, mmengine_version='0.10.7'),
+            state_dict=state), path)
+    return {k: v.clone() for k, v in state.items()}

@@ -2,7 +2,7 @@
 CPU."""
 import pytest
 import torch
-from _train_utils import DEMO, in_process_cfg, param_vector, write_images
+from _train_utils import DEMO, param_vector, tiny_demo_cfg
 
 from simsiam_mm.engine import amp, runtime
 
@@ -22,17 +22,7 @@ def test_amp_choice_per_device():
 
 
 def test_amp_on_cpu_trains_in_bfloat16(tmp_path):
-    data = write_images(tmp_path / 'digits', 8)
-    cfg = in_process_cfg(
-        DEMO,
-        tmp_path / 'wd',
-        train_dataloader=dict(
-            batch_size=4,
-            num_workers=0,
-            persistent_workers=False,
-            dataset=dict(data_root=data)),
-        train_cfg=dict(max_epochs=1),
-        **{'train_dataloader.dataset.pipeline.1.size': 16})
+    cfg = tiny_demo_cfg(tmp_path)
     runtime.apply_train_args(
         cfg, str(DEMO), work_dir=str(tmp_path / 'wd'), amp=True)
     runner = runtime.build_runner(cfg)

@@ -7,23 +7,13 @@ import numpy as np
 import pytest
 import torch
 from _train_utils import (CIFAR, DEMO, CallHook, in_process_cfg, param_vector,
-                          write_images)
+                          tiny_demo_cfg)
 
 from simsiam_mm.engine import runtime
 
 
 def test_demo_config_trains_two_iterations(tmp_path):
-    data = write_images(tmp_path / 'digits', 8)
-    cfg = in_process_cfg(
-        DEMO,
-        tmp_path / 'wd',
-        train_dataloader=dict(
-            batch_size=4,
-            num_workers=0,
-            persistent_workers=False,
-            dataset=dict(data_root=data)),
-        train_cfg=dict(max_epochs=1),
-        **{'train_dataloader.dataset.pipeline.1.size': 16})
+    cfg = tiny_demo_cfg(tmp_path)
     runtime.apply_train_args(cfg, str(DEMO), work_dir=str(tmp_path / 'wd'))
     before = None
 

@@ -17,6 +17,7 @@ import mmpretrain.models  # noqa: F401  (a child scope does not import it)
 import numpy as np
 import pytest
 import torch
+from _train_utils import jittered_simsiam_checkpoint
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import revert_sync_batchnorm
@@ -25,7 +26,6 @@ from mmengine.runner import Runner
 
 import simsiam_mm  # noqa: F401  (registers the scope, safe loader)
 from simsiam_mm.engine.pretrained_init import UNSET, SimSiamPretrained
-from simsiam_mm.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MMDET = osp.join(ROOT, 'configs', 'benchmarks', 'mmdet')
@@ -37,30 +37,8 @@ FINETUNE = osp.join(ROOT, 'configs', 'benchmarks', 'finetune',
 
 # ------------------------------------------------------------ checkpoints
 def _simsiam_checkpoint(model_cfg: str, path: str) -> dict:
-    """The project's SimSiam (BN for SyncBN, as one process runs it), its
-    state_dict saved as mmengine saves checkpoints.
-
-    Every float tensor is moved off its init (weights jittered, BN
-    statistics drawn), so equality below can only come from loading. (A
-    real SGD step of ResNet-50 costs ~10 s of the test budget on 2 cores.)
-    """
-    torch.manual_seed(0)
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', model_cfg))
-    with DefaultScope.overwrite_default_scope('simsiam_mm'):
-        model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    model.init_weights()
-    state = model.state_dict()
-    with torch.no_grad():
-        for k, v in state.items():
-            if k.endswith('running_var'):
-                v.uniform_(0.5, 1.5)
-            elif v.is_floating_point():
-                v.add_(0.01 * torch.randn_like(v))
-    torch.save(
-        dict(
-            meta=dict(epoch=1, iter=1, mmengine_version='0.10.7'),
-            state_dict=state), path)
-    return {k: v.clone() for k, v in state.items()}
+    return jittered_simsiam_checkpoint(
+        osp.join(ROOT, 'configs', model_cfg), path)
 
 
 @pytest.fixture(scope='module')

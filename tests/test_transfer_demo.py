@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 import torch
 from _tools import load_tool
+from _train_utils import jittered_simsiam_checkpoint
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import simsiam_mm  # noqa: F401  (registers the scope, safe loader)
-from simsiam_mm.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
@@ -186,20 +185,7 @@ def test_digits_image_folder_is_unchanged_by_the_detection_flag(tmp_path):
 def _simsiam_checkpoint(path: str) -> dict:
     """The pretraining config's SimSiam, every float tensor jittered and
     BN variances drawn, saved as mmengine saves checkpoints."""
-    torch.manual_seed(0)
-    cfg = Config.fromfile(PRETRAIN)
-    with DefaultScope.overwrite_default_scope('simsiam_mm'):
-        model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    model.init_weights()
-    state = model.state_dict()
-    with torch.no_grad():
-        for k, v in state.items():
-            if k.endswith('running_var'):
-                v.uniform_(0.5, 1.5)
-            elif v.is_floating_point():
-                v.add_(0.01 * torch.randn_like(v))
-    torch.save(dict(meta=dict(epoch=1, iter=1), state_dict=state), path)
-    return {k: v.clone() for k, v in state.items()}
+    return jittered_simsiam_checkpoint(PRETRAIN, path)
 
 
 @pytest.fixture(scope='module')

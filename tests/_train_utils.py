@@ -4,7 +4,7 @@ test_atomic_checkpoints, test_train_options).
 
 Models are the shipped ones shrunk (ResNet_CIFAR-18 at 16 px with 16 base
 channels, 32-d heads) so that every run takes seconds. Subprocess runs go
-through ``tools/train.py`` with the spies of ``_train_helpers.py``.
+through ``tools/train.py`` with the spies of ``_train_spies.py``.
 """
 import os
 import socket
@@ -101,7 +101,7 @@ class CallHook(Hook):
 
 SUBPROCESS_CFG = '''
 _base_ = [{demo!r}]
-custom_imports = dict(imports=['_train_helpers'], allow_failed_imports=False)
+custom_imports = dict(imports=['_train_spies'], allow_failed_imports=False)
 norm = {norm!r}
 model = dict(
     backbone=dict(stem_channels=16, base_channels=16, **norm),
@@ -128,8 +128,8 @@ custom_hooks = [
     dict(type='FixedLRHook'),
     dict(type='NaNGuardHook'),
     dict(type='CollapseMonitorHook'),
-    dict(type='_train_helpers.RecordHook'),
-    dict(type='_train_helpers.FaultHook'),
+    dict(type='_train_spies.RecordHook'),
+    dict(type='_train_spies.FaultHook'),
 ]
 log_processor = dict(window_size=1)
 randomness = dict(seed=0, deterministic=True)

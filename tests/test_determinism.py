@@ -391,8 +391,8 @@ def test_sigkill_at_random_moments_then_resume_auto(digits, tmp_path):
         digits,
         workers=2,
         epochs=3,
-        hooks=[dict(type='_train_helpers.RecordHook')],
-        imports=('_train_helpers', ))
+        hooks=[dict(type='_train_spies.RecordHook')],
+        imports=('_train_spies', ))
     killed, full = tmp_path / 'killed', tmp_path / 'full'
     reference = subprocess.Popen(
         train_cmd(config, full),
